@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Runs every test of the project: the chain workspace (pallets, runtime, metadata freshness),
+# then the root workspace (off-chain crates and the integration tests against a real node).
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+"$REPO_ROOT/scripts/setup.sh"
+
+echo "== chain: building matrixai-node"
+"$REPO_ROOT/scripts/build-node.sh"
+
+echo "== chain: pallet and runtime tests"
+(cd "$REPO_ROOT/chain" && CARGO_TARGET_DIR="$CHAIN_TARGET_DIR" cargo test --locked --release \
+	--features "$NODE_FEATURES" -p pallet-hashrate-market -p pallet-faucet -p matrixai-runtime)
+
+echo "== root workspace: off-chain crates and integration tests"
+(cd "$REPO_ROOT" && CARGO_TARGET_DIR="$ROOT_TARGET_DIR" cargo test --locked --release --workspace)
