@@ -1,0 +1,97 @@
+//! Hashrate market events from finalized blocks.
+//!
+//! Every state change of the market emits an event that carries everything an indexer needs,
+//! so following these events is enough to mirror the market.
+//!
+//! ```no_run
+//! # async fn example(client: matrixai_chain::ChainClient) -> Result<(), matrixai_chain::ChainError> {
+//! use futures::StreamExt;
+//! use matrixai_chain::runtime::hashrate_market::Event;
+//!
+//! let mut events = std::pin::pin!(client.market_events().await?);
+//! while let Some(event) = events.next().await {
+//!     let event = event?;
+//!     if let Event::OrderPlaced { order_id, total, .. } = &event.event {
+//!         println!("block #{}: order {} holds {total}", event.block_number, hex::encode(order_id));
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+
+use crate::{ChainClient, ChainError, Hash, MatrixAiConfig, runtime};
+use futures::{Stream, StreamExt, stream};
+use subxt::events::{Events, Phase};
+
+/// A hashrate market event and where it happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MarketEvent {
+    pub block_number: u64,
+    pub block_hash: Hash,
+    /// The event's position among all events of the block.
+    pub event_index: u32,
+    /// The index in the block of the extrinsic that caused the event; `None` for events of
+    /// block initialization (order and proof expiries) or finalization.
+    pub extrinsic_index: Option<u32>,
+    pub event: runtime::hashrate_market::Event,
+}
+
+impl ChainClient {
+    /// The hashrate market events of every block finalized from now on, in order.
+    ///
+    /// The stream ends when the connection does; an item is an error when a block's events
+    /// cannot be fetched or decoded.
+    pub async fn market_events(
+        &self,
+    ) -> Result<impl Stream<Item = Result<MarketEvent, ChainError>> + Send + 'static, ChainError> {
+        let blocks = self.api().stream_blocks().await?;
+        let per_block = blocks.then(|block| async move {
+            let block = block?;
+            let events = block.at().await?.events().fetch().await?;
+            market_events_in(&events, block.number(), block.hash())
+        });
+        Ok(per_block.flat_map(|events| {
+            let items: Vec<Result<MarketEvent, ChainError>> = match events {
+                Ok(events) => events.into_iter().map(Ok).collect(),
+                Err(error) => vec![Err(error)],
+            };
+            stream::iter(items)
+        }))
+    }
+
+    /// The hashrate market events of one block, e.g. to catch up on blocks finalized before
+    /// [`Self::market_events`] was called.
+    pub async fn market_events_at(&self, block_hash: Hash) -> Result<Vec<MarketEvent>, ChainError> {
+        let at_block = self.api().at_block(block_hash).await?;
+        let events = at_block.events().fetch().await?;
+        market_events_in(&events, at_block.block_number(), block_hash)
+    }
+}
+
+fn market_events_in(
+    events: &Events<MatrixAiConfig>,
+    block_number: u64,
+    block_hash: Hash,
+) -> Result<Vec<MarketEvent>, ChainError> {
+    let mut market_events = Vec::new();
+    for event in events.iter() {
+        let event = event?;
+        if event.pallet_name() != "HashrateMarket" {
+            continue;
+        }
+        let runtime::Event::HashrateMarket(market_event) = event.decode_as::<runtime::Event>()? else {
+            continue;
+        };
+        let extrinsic_index = match event.phase() {
+            Phase::ApplyExtrinsic(index) => Some(index),
+            Phase::Initialization | Phase::Finalization => None,
+        };
+        market_events.push(MarketEvent {
+            block_number,
+            block_hash,
+            event_index: event.index(),
+            extrinsic_index,
+            event: market_event,
+        });
+    }
+    Ok(market_events)
+}

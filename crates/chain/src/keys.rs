@@ -1,0 +1,45 @@
+//! Signing keys: the well-known development accounts and keys from secret URIs.
+//!
+//! On the `dev` and `local` chains Alice..Ferdie are each endowed with 1 000 000 MAI, Alice is
+//! the sudo key and Dave is the hashrate market's validator. Their secrets are public, so these
+//! keys are for development and tests only.
+//!
+//! ```
+//! use matrixai_chain::keys;
+//!
+//! let seller = keys::dev::bob();
+//! let newcomer = keys::from_uri("//Newcomer").expect("a valid secret URI");
+//! assert_ne!(keys::account_id(&seller), keys::account_id(&newcomer));
+//! ```
+
+use crate::{AccountId, ChainError};
+use std::str::FromStr;
+use subxt_signer::SecretUri;
+
+pub use subxt_signer::sr25519::{Keypair, dev};
+
+/// The dev chains' sudo key (Alice), which may call root-only functions through `Sudo.sudo`.
+pub fn dev_sudo() -> Keypair {
+    dev::alice()
+}
+
+/// The dev chains' hashrate market validator (Dave), authorised to call `verify_pot`.
+pub fn dev_validator() -> Keypair {
+    dev::dave()
+}
+
+/// The sr25519 key of a secret URI: a mnemonic or hex seed, optionally followed by derivation
+/// junctions and a password (`"//Alice"`, `"bottom drive obey lake ...//Bob"`, `"0x..."`).
+pub fn from_uri(uri: &str) -> Result<Keypair, ChainError> {
+    let secret = SecretUri::from_str(uri).map_err(|error| {
+        ChainError::InvalidInput(format!(
+            "not a secret URI ({error}); expected a mnemonic or 0x-prefixed seed, optionally followed by //junctions"
+        ))
+    })?;
+    Keypair::from_uri(&secret).map_err(|error| ChainError::InvalidInput(format!("cannot derive a key from the secret URI: {error}")))
+}
+
+/// The account that `keypair` signs for.
+pub fn account_id(keypair: &Keypair) -> AccountId {
+    keypair.public_key().to_account_id()
+}

@@ -1,0 +1,250 @@
+//! Starts `matrixai-node` processes for integration tests (feature `testing`).
+//!
+//! Each node gets its own temporary base path and ephemeral RPC and P2P ports; the RPC address
+//! it actually bound is read from its log. The process is killed and its base path deleted when
+//! the [`TestNode`] is dropped.
+//!
+//! The binary is `$MATRIXAI_NODE`, or else where `scripts/build-node.sh` puts it:
+//! `$CARGO_TARGET_DIR/chain/release/matrixai-node` when `CARGO_TARGET_DIR` is set, otherwise
+//! `${XDG_CACHE_HOME:-$HOME/.cache}/matrixai/target-chain/release/matrixai-node`.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), matrixai_chain::testing::NodeError> {
+//! use matrixai_chain::testing::TestNode;
+//!
+//! let node = TestNode::dev().await?; // first block already finalized
+//! let client = node.client().await?;
+//! # Ok(()) }
+//! ```
+
+use crate::{ChainClient, ChainError, ConnectOptions};
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use subxt::rpcs::client::rpc_params;
+
+/// How long a node may take to open its RPC server.
+const RPC_STARTUP_TIMEOUT: Duration = Duration::from_secs(90);
+/// How long a dev node may take to finalize its first block once its RPC server is up.
+const FIRST_FINALIZED_TIMEOUT: Duration = Duration::from_secs(60);
+/// Log lines kept for error messages.
+const LOG_TAIL_LINES: usize = 200;
+
+/// Why a test node could not be started or used.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error(
+        "matrixai-node not found at {}: build it with scripts/build-node.sh, or set MATRIXAI_NODE to a built binary",
+        .0.display()
+    )]
+    BinaryMissing(PathBuf),
+    #[error("cannot start {}: {source}", path.display())]
+    Spawn { path: PathBuf, source: std::io::Error },
+    #[error("cannot create a base path for the node: {0}")]
+    BasePath(std::io::Error),
+    #[error("matrixai-node ({name}) exited ({status}) before opening its RPC server; its log ends with:\n{log}")]
+    Exited { name: String, status: String, log: String },
+    #[error("matrixai-node ({name}) did not {what} within {after:?}; its log ends with:\n{log}")]
+    Timeout { name: String, what: &'static str, after: Duration, log: String },
+    #[error("matrixai-node ({name}) listens on no loopback TCP address, only on {addresses:?}")]
+    NoLoopbackAddress { name: String, addresses: Vec<String> },
+    #[error("matrixai-node ({name}): {source}; its log ends with:\n{log}")]
+    Chain { name: String, source: ChainError, log: String },
+}
+
+/// The path of the `matrixai-node` binary the tests run (see the module docs).
+pub fn node_binary() -> Result<PathBuf, NodeError> {
+    let path = if let Some(path) = std::env::var_os("MATRIXAI_NODE") {
+        PathBuf::from(path)
+    } else if let Some(target) = std::env::var_os("CARGO_TARGET_DIR") {
+        PathBuf::from(target).join("chain/release/matrixai-node")
+    } else {
+        let cache = std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
+            .unwrap_or_else(|| PathBuf::from(".cache"));
+        cache.join("matrixai/target-chain/release/matrixai-node")
+    };
+    if path.is_file() { Ok(path) } else { Err(NodeError::BinaryMissing(path)) }
+}
+
+/// Which chain a [`TestNode`] runs and in which role.
+#[derive(Debug, Clone)]
+pub struct NodeOptions {
+    name: String,
+    chain_args: Vec<String>,
+    bootnodes: Vec<String>,
+}
+
+impl NodeOptions {
+    /// `--dev`: the single-authority development chain (Alice authors and finalizes).
+    pub fn dev() -> Self {
+        Self { name: "dev".into(), chain_args: vec!["--dev".into()], bootnodes: Vec::new() }
+    }
+
+    /// `--chain local --<authority>`: one of the local testnet's authorities, `alice` or `bob`.
+    pub fn local_authority(authority: &str) -> Self {
+        Self {
+            name: authority.into(),
+            chain_args: vec!["--chain".into(), "local".into(), format!("--{authority}")],
+            bootnodes: Vec::new(),
+        }
+    }
+
+    /// Connects to the node at this multiaddress (`/ip4/.../tcp/.../p2p/<peer id>`) at start.
+    pub fn bootnode(mut self, multiaddr: impl Into<String>) -> Self {
+        self.bootnodes.push(multiaddr.into());
+        self
+    }
+}
+
+/// A running `matrixai-node`, killed when dropped.
+pub struct TestNode {
+    name: String,
+    rpc_url: String,
+    child: Child,
+    log: Arc<Mutex<VecDeque<String>>>,
+    // Removed after the process is killed (fields drop after `Drop::drop`).
+    _base_path: tempfile::TempDir,
+}
+
+impl TestNode {
+    /// Starts a `--dev` node and waits until it has finalized its first block.
+    pub async fn dev() -> Result<Self, NodeError> {
+        let node = Self::start(NodeOptions::dev()).await?;
+        let client = node.client().await?;
+        client
+            .wait_for_finalized_block(1, FIRST_FINALIZED_TIMEOUT)
+            .await
+            .map_err(|source| node.chain_error(source))?;
+        Ok(node)
+    }
+
+    /// Starts a node and waits until its RPC server accepts connections.
+    pub async fn start(options: NodeOptions) -> Result<Self, NodeError> {
+        let binary = node_binary()?;
+        let base_path = tempfile::Builder::new()
+            .prefix(&format!("matrixai-node-{}-", options.name))
+            .tempdir()
+            .map_err(NodeError::BasePath)?;
+        let mut command = Command::new(&binary);
+        command
+            .args(&options.chain_args)
+            .arg("--base-path")
+            .arg(base_path.path())
+            .args(["--name", &format!("test-{}", options.name)])
+            .args(["--rpc-port", "0", "--port", "0"])
+            .args(["--no-prometheus", "--no-telemetry", "--no-mdns", "--no-hardware-benchmarks"])
+            .arg("--disable-log-color");
+        for bootnode in &options.bootnodes {
+            command.args(["--bootnodes", bootnode]);
+        }
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|source| NodeError::Spawn { path: binary.clone(), source })?;
+
+        let log = Arc::new(Mutex::new(VecDeque::with_capacity(LOG_TAIL_LINES)));
+        let (rpc_address_tx, rpc_address_rx) = tokio::sync::oneshot::channel();
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let reader_log = log.clone();
+        let reader_name = options.name.clone();
+        std::thread::spawn(move || follow_log(stderr, &reader_name, &reader_log, rpc_address_tx));
+
+        let mut node = Self { name: options.name, rpc_url: String::new(), child, log, _base_path: base_path };
+        match tokio::time::timeout(RPC_STARTUP_TIMEOUT, rpc_address_rx).await {
+            Ok(Ok(address)) => {
+                node.rpc_url = format!("ws://{address}");
+                Ok(node)
+            }
+            // The log ended without an RPC address: the process is exiting.
+            Ok(Err(_)) => {
+                let status = node.child.wait().map(|status| status.to_string()).unwrap_or_else(|e| e.to_string());
+                Err(NodeError::Exited { name: node.name.clone(), status, log: node.log_tail() })
+            }
+            Err(_) => Err(NodeError::Timeout {
+                name: node.name.clone(),
+                what: "open its RPC server",
+                after: RPC_STARTUP_TIMEOUT,
+                log: node.log_tail(),
+            }),
+        }
+    }
+
+    /// The node's WebSocket RPC URL, `ws://127.0.0.1:<port>`.
+    pub fn rpc_url(&self) -> &str {
+        &self.rpc_url
+    }
+
+    /// A new client connected to this node.
+    pub async fn client(&self) -> Result<ChainClient, NodeError> {
+        let options = ConnectOptions { attempts: 3, ..ConnectOptions::default() };
+        ChainClient::connect_with(&self.rpc_url, options).await.map_err(|source| self.chain_error(source))
+    }
+
+    /// The node's loopback P2P address with its peer id, for other nodes' `--bootnodes`.
+    pub async fn p2p_address(&self) -> Result<String, NodeError> {
+        let client = self.client().await?;
+        let addresses: Vec<String> = client
+            .rpc()
+            .request("system_localListenAddresses", rpc_params![])
+            .await
+            .map_err(|error| self.chain_error(error.into()))?;
+        addresses
+            .iter()
+            .find(|address| address.starts_with("/ip4/127.0.0.1/tcp/"))
+            .cloned()
+            .ok_or_else(|| NodeError::NoLoopbackAddress { name: self.name.clone(), addresses })
+    }
+
+    /// The last lines the node logged.
+    pub fn log_tail(&self) -> String {
+        let log = self.log.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        log.iter().map(String::as_str).collect::<Vec<_>>().join("\n")
+    }
+
+    /// Wraps a client error with the node's name and log, for test failure messages.
+    pub fn chain_error(&self, source: ChainError) -> NodeError {
+        NodeError::Chain { name: self.name.clone(), source, log: self.log_tail() }
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        // Killing an already exited process fails harmlessly; `wait` reaps it either way.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Reads the node's log until it ends, keeping the last lines and reporting the RPC address
+/// from `Running JSON-RPC server: addr=127.0.0.1:PORT,[::1]:PORT`.
+fn follow_log(
+    stderr: std::process::ChildStderr,
+    name: &str,
+    log: &Mutex<VecDeque<String>>,
+    rpc_address: tokio::sync::oneshot::Sender<String>,
+) {
+    let mut rpc_address = Some(rpc_address);
+    for line in BufReader::new(stderr).lines() {
+        let Ok(line) = line else { break };
+        tracing::debug!(target: "matrixai_node", node = name, "{line}");
+        if let Some(address) = line.split_once("Running JSON-RPC server: addr=").map(|(_, rest)| rest) {
+            let first = address.split([',', ' ']).next().unwrap_or_default().to_string();
+            if let Some(sender) = rpc_address.take() {
+                // The receiver is gone only when the start timed out.
+                let _ = sender.send(first);
+            }
+        }
+        let mut log = log.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if log.len() == LOG_TAIL_LINES {
+            log.pop_front();
+        }
+        log.push_back(line);
+    }
+}
