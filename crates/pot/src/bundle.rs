@@ -1,0 +1,273 @@
+//! The bundle: a directory with everything a validator needs.
+//!
+//! ```text
+//! manifest.json                 {"v":1,"files":[{"path","bytes","sha256"}...]} sorted by path
+//! spec.json                     the task spec, canonical JSON
+//! transcript.json               leaves, Merkle root, final model hash, claimed accuracy
+//! model.bin                     "MXPOTMD1", u64 parameter count, f32 LE parameters
+//! checkpoints/step-NNNNNNNNNN.ckpt
+//!                               "MXPOTCK1", u64 step, u64 parameter count, u64 state count,
+//!                               f32 LE parameters then optimizer state
+//! ```
+//! The bundle's sha256 (what goes on chain) is the sha256 of `manifest.json`.
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::PotError;
+use crate::spec::TaskSpec;
+use crate::dataset::PreparedData;
+use crate::kernels::Exec;
+use crate::train::{Checkpoint, Trainer};
+use crate::transcript::{merkle_root, Leaf, Sha256Hex, Transcript};
+
+pub const MANIFEST_FILE: &str = "manifest.json";
+pub const SPEC_FILE: &str = "spec.json";
+pub const TRANSCRIPT_FILE: &str = "transcript.json";
+pub const MODEL_FILE: &str = "model.bin";
+pub const BUNDLE_VERSION: u32 = 1;
+
+const CHECKPOINT_MAGIC: &[u8; 8] = b"MXPOTCK1";
+const MODEL_MAGIC: &[u8; 8] = b"MXPOTMD1";
+const CHECKPOINT_HEADER_BYTES: u64 = 32;
+const MODEL_HEADER_BYTES: u64 = 16;
+
+pub fn checkpoint_path(step: u64) -> String {
+    format!("checkpoints/step-{step:010}.ckpt")
+}
+
+pub fn checkpoint_file_bytes(params: usize, state: usize) -> u64 {
+    CHECKPOINT_HEADER_BYTES + 4 * (params as u64 + state as u64)
+}
+
+pub fn model_file_bytes(params: usize) -> u64 {
+    MODEL_HEADER_BYTES + 4 * params as u64
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestEntry {
+    pub path: String,
+    pub bytes: u64,
+    pub sha256: Sha256Hex,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub v: u32,
+    pub files: Vec<ManifestEntry>,
+}
+
+fn push_f32s(bytes: &mut Vec<u8>, values: &[f32]) {
+    for value in values {
+        bytes.extend_from_slice(&value.to_le_bytes());
+    }
+}
+
+pub fn encode_checkpoint(checkpoint: &Checkpoint) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(checkpoint_file_bytes(checkpoint.params.len(), checkpoint.optimizer_state.len()) as usize);
+    bytes.extend_from_slice(CHECKPOINT_MAGIC);
+    bytes.extend_from_slice(&checkpoint.step.to_le_bytes());
+    bytes.extend_from_slice(&(checkpoint.params.len() as u64).to_le_bytes());
+    bytes.extend_from_slice(&(checkpoint.optimizer_state.len() as u64).to_le_bytes());
+    push_f32s(&mut bytes, &checkpoint.params);
+    push_f32s(&mut bytes, &checkpoint.optimizer_state);
+    bytes
+}
+
+pub fn encode_model(params: &[f32]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(model_file_bytes(params.len()) as usize);
+    bytes.extend_from_slice(MODEL_MAGIC);
+    bytes.extend_from_slice(&(params.len() as u64).to_le_bytes());
+    push_f32s(&mut bytes, params);
+    bytes
+}
+
+fn read_u64(bytes: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"))
+}
+
+fn read_f32s(bytes: &[u8]) -> Vec<f32> {
+    bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+}
+
+/// Decodes a checkpoint file whose shapes must be exactly `params` and `state` floats.
+/// The loss is not stored in the file; it comes from the transcript leaf.
+pub fn decode_checkpoint(bytes: &[u8], params: usize, state: usize) -> Result<Checkpoint, String> {
+    let expected = checkpoint_file_bytes(params, state);
+    if bytes.len() as u64 != expected {
+        return Err(format!("{} bytes, expected {expected} for {params} parameters and {state} state values", bytes.len()));
+    }
+    if &bytes[..8] != CHECKPOINT_MAGIC {
+        return Err("not a checkpoint file (bad magic)".into());
+    }
+    let (step, found_params, found_state) = (read_u64(bytes, 8), read_u64(bytes, 16), read_u64(bytes, 24));
+    if found_params != params as u64 || found_state != state as u64 {
+        return Err(format!(
+            "shapes ({found_params} parameters, {found_state} state values) differ from the spec's ({params}, {state})"
+        ));
+    }
+    let body = &bytes[CHECKPOINT_HEADER_BYTES as usize..];
+    let (param_bytes, state_bytes) = body.split_at(4 * params);
+    Ok(Checkpoint { step, params: read_f32s(param_bytes), optimizer_state: read_f32s(state_bytes), loss: 0.0 })
+}
+
+pub fn decode_model(bytes: &[u8], params: usize) -> Result<Vec<f32>, String> {
+    let expected = model_file_bytes(params);
+    if bytes.len() as u64 != expected {
+        return Err(format!("{} bytes, expected {expected} for {params} parameters", bytes.len()));
+    }
+    if &bytes[..8] != MODEL_MAGIC {
+        return Err("not a model file (bad magic)".into());
+    }
+    if read_u64(bytes, 8) != params as u64 {
+        return Err(format!("declares {} parameters, the spec's model has {params}", read_u64(bytes, 8)));
+    }
+    Ok(read_f32s(&bytes[MODEL_HEADER_BYTES as usize..]))
+}
+
+/// Reads a file of at most `max_bytes`, refusing larger ones before reading anything.
+pub fn read_file_bounded(path: &Path, max_bytes: u64) -> Result<Vec<u8>, String> {
+    let file = fs::File::open(path).map_err(|e| format!("cannot open: {e}"))?;
+    let metadata = file.metadata().map_err(|e| format!("cannot stat: {e}"))?;
+    if !metadata.is_file() {
+        return Err("not a regular file".into());
+    }
+    if metadata.len() > max_bytes {
+        return Err(format!("{} bytes, more than the {max_bytes} allowed", metadata.len()));
+    }
+    let mut bytes = Vec::with_capacity(metadata.len() as usize);
+    file.take(max_bytes + 1).read_to_end(&mut bytes).map_err(|e| format!("cannot read: {e}"))?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(format!("grew beyond the {max_bytes} allowed while being read"));
+    }
+    Ok(bytes)
+}
+
+/// Writes a bundle file by file; used by honest training and by any caller that assembles one.
+pub struct BundleWriter {
+    dir: PathBuf,
+    spec_sha256: Sha256Hex,
+    checkpoint_interval: u64,
+    leaves: Vec<Leaf>,
+    files: Vec<ManifestEntry>,
+}
+
+/// What the trainer publishes after writing a bundle.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BundleSummary {
+    pub dir: PathBuf,
+    pub transcript: Transcript,
+    /// sha256 of manifest.json.
+    pub bundle_sha256: Sha256Hex,
+}
+
+impl BundleWriter {
+    /// Creates `dir` (which must not exist or be empty) and writes the spec into it.
+    pub fn create(dir: &Path, spec: &TaskSpec) -> Result<Self, PotError> {
+        if dir.exists() {
+            let mut entries = fs::read_dir(dir).map_err(|e| PotError::io(dir, e))?;
+            if entries.next().is_some() {
+                return Err(PotError::OutputNotEmpty(dir.to_path_buf()));
+            }
+        }
+        fs::create_dir_all(dir.join("checkpoints")).map_err(|e| PotError::io(dir, e))?;
+        let mut writer = Self {
+            dir: dir.to_path_buf(),
+            spec_sha256: spec.sha256().into(),
+            checkpoint_interval: u64::from(spec.checkpoint_interval),
+            leaves: Vec::new(),
+            files: Vec::new(),
+        };
+        writer.write_file(SPEC_FILE, &spec.canonical_json())?;
+        Ok(writer)
+    }
+
+    fn write_file(&mut self, relative: &str, bytes: &[u8]) -> Result<Sha256Hex, PotError> {
+        let path = self.dir.join(relative);
+        fs::write(&path, bytes).map_err(|e| PotError::io(&path, e))?;
+        let sha256 = Sha256Hex::of(bytes);
+        self.files.push(ManifestEntry { path: relative.to_string(), bytes: bytes.len() as u64, sha256 });
+        Ok(sha256)
+    }
+
+    /// Writes a checkpoint file and appends its leaf.
+    pub fn write_checkpoint(&mut self, checkpoint: &Checkpoint) -> Result<(), PotError> {
+        self.write_file(&checkpoint_path(checkpoint.step), &encode_checkpoint(checkpoint))?;
+        self.leaves.push(Leaf::of(checkpoint));
+        Ok(())
+    }
+
+    /// Writes the final model, the transcript with the claimed accuracy, and the manifest.
+    pub fn finish(mut self, final_params: &[f32], accuracy_ppm: u32, eval_rows: u64) -> Result<BundleSummary, PotError> {
+        let final_model_sha256 = self.write_file(MODEL_FILE, &encode_model(final_params))?;
+        let transcript = Transcript {
+            v: BUNDLE_VERSION,
+            spec_sha256: self.spec_sha256,
+            total_steps: self.leaves.last().map_or(0, |leaf| leaf.step),
+            checkpoint_interval: self.checkpoint_interval,
+            root: merkle_root(&self.leaves),
+            leaves: std::mem::take(&mut self.leaves),
+            final_model_sha256,
+            accuracy_ppm,
+            eval_rows,
+        };
+        let transcript_json = serde_json::to_vec_pretty(&transcript).expect("a transcript always serialises");
+        self.write_file(TRANSCRIPT_FILE, &transcript_json)?;
+        self.files.sort_by(|a, b| a.path.cmp(&b.path));
+        let manifest = Manifest { v: BUNDLE_VERSION, files: std::mem::take(&mut self.files) };
+        let manifest_json = serde_json::to_vec_pretty(&manifest).expect("a manifest always serialises");
+        let manifest_path = self.dir.join(MANIFEST_FILE);
+        fs::write(&manifest_path, &manifest_json).map_err(|e| PotError::io(&manifest_path, e))?;
+        Ok(BundleSummary { dir: self.dir, transcript, bundle_sha256: Sha256Hex::of(&manifest_json) })
+    }
+}
+
+/// Trains `spec` on `data` and writes the bundle to `out`; `on_checkpoint(step, loss)` reports
+/// progress after each checkpoint.
+pub fn train_bundle(
+    spec: &TaskSpec,
+    data: &PreparedData,
+    out: &Path,
+    exec: &Exec,
+    mut on_checkpoint: impl FnMut(u64, f32),
+) -> Result<BundleSummary, PotError> {
+    let plan = spec.validate()?;
+    let mut trainer = Trainer::new(spec, &plan, data, exec)?;
+    let mut writer = BundleWriter::create(out, spec)?;
+    let last = trainer.train(|checkpoint| {
+        writer.write_checkpoint(checkpoint)?;
+        on_checkpoint(checkpoint.step, checkpoint.loss);
+        Ok(())
+    })?;
+    let evaluation = trainer.evaluate(&last.params);
+    writer.finish(&last.params, evaluation.accuracy_ppm(), evaluation.rows)
+}
+
+impl From<[u8; 32]> for Sha256Hex {
+    fn from(bytes: [u8; 32]) -> Self {
+        Sha256Hex(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoint_round_trips_and_rejects_wrong_shapes() {
+        let checkpoint = Checkpoint { step: 42, params: vec![1.0, -2.0, 3.5], optimizer_state: vec![0.25; 3], loss: 0.0 };
+        let bytes = encode_checkpoint(&checkpoint);
+        assert_eq!(bytes.len() as u64, checkpoint_file_bytes(3, 3));
+        assert_eq!(decode_checkpoint(&bytes, 3, 3).unwrap(), checkpoint);
+        assert!(decode_checkpoint(&bytes[..bytes.len() - 1], 3, 3).unwrap_err().contains("expected"));
+        assert!(decode_checkpoint(&bytes, 2, 4).unwrap_err().contains("shapes"));
+        let model = encode_model(&checkpoint.params);
+        assert_eq!(decode_model(&model, 3).unwrap(), checkpoint.params);
+        assert!(decode_model(&model, 4).unwrap_err().contains("expected"));
+    }
+}

@@ -1,0 +1,192 @@
+//! Hashes, transcript leaves and the Merkle root.
+//!
+//! Tensor hash: sha256 of the values as little-endian f32 bytes in canonical order.
+//! Leaf hash: sha256(0x00 || step u64 LE || params hash || optimizer-state hash || loss f32 LE).
+//! Node hash: sha256(0x01 || left || right). A level with an odd count promotes its last node
+//! unchanged to the next level (no duplication, so no two leaf lists share a root by
+//! repeating a leaf). The leaf count itself is fixed by the spec, which the verifier knows.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use sha2::{Digest, Sha256};
+
+use crate::train::Checkpoint;
+
+/// A sha256 digest, written as 64 lowercase hex digits in JSON.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Sha256Hex(pub [u8; 32]);
+
+impl Sha256Hex {
+    pub fn of(bytes: &[u8]) -> Self {
+        Self(Sha256::digest(bytes).into())
+    }
+}
+
+impl fmt::Display for Sha256Hex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for Sha256Hex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self}")
+    }
+}
+
+impl std::str::FromStr for Sha256Hex {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(text.trim_start_matches("0x"), &mut bytes)
+            .map_err(|_| format!("{text:?} is not a sha256 digest (64 hex digits)"))?;
+        Ok(Self(bytes))
+    }
+}
+
+impl Serialize for Sha256Hex {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Sha256Hex {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// sha256 of `values` as little-endian f32 bytes.
+pub fn tensor_hash(values: &[f32]) -> Sha256Hex {
+    let mut hasher = Sha256::new();
+    let mut buffer = Vec::with_capacity(4096);
+    for chunk in values.chunks(1024) {
+        buffer.clear();
+        for value in chunk {
+            buffer.extend_from_slice(&value.to_le_bytes());
+        }
+        hasher.update(&buffer);
+    }
+    Sha256Hex(hasher.finalize().into())
+}
+
+/// What the transcript commits to for one checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Leaf {
+    pub step: u64,
+    pub params_sha256: Sha256Hex,
+    pub optimizer_sha256: Sha256Hex,
+    pub loss: f32,
+}
+
+impl Leaf {
+    pub fn of(checkpoint: &Checkpoint) -> Self {
+        Self {
+            step: checkpoint.step,
+            params_sha256: tensor_hash(&checkpoint.params),
+            optimizer_sha256: tensor_hash(&checkpoint.optimizer_state),
+            loss: checkpoint.loss,
+        }
+    }
+
+    pub fn hash(&self) -> [u8; 32] {
+        let mut hasher = Sha256::new();
+        hasher.update([0x00]);
+        hasher.update(self.step.to_le_bytes());
+        hasher.update(self.params_sha256.0);
+        hasher.update(self.optimizer_sha256.0);
+        hasher.update(self.loss.to_le_bytes());
+        hasher.finalize().into()
+    }
+}
+
+/// Merkle root over the leaves (see the module doc for the layout); sha256 of nothing if empty.
+pub fn merkle_root(leaves: &[Leaf]) -> Sha256Hex {
+    let mut level: Vec<[u8; 32]> = leaves.iter().map(Leaf::hash).collect();
+    if level.is_empty() {
+        return Sha256Hex::of(&[]);
+    }
+    while level.len() > 1 {
+        level = level
+            .chunks(2)
+            .map(|pair| match pair {
+                [left, right] => {
+                    let mut hasher = Sha256::new();
+                    hasher.update([0x01]);
+                    hasher.update(left);
+                    hasher.update(right);
+                    hasher.finalize().into()
+                }
+                [single] => *single,
+                _ => unreachable!("chunks(2) yields one or two"),
+            })
+            .collect();
+    }
+    Sha256Hex(level[0])
+}
+
+/// The transcript file of a bundle.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Transcript {
+    pub v: u32,
+    pub spec_sha256: Sha256Hex,
+    pub total_steps: u64,
+    pub checkpoint_interval: u64,
+    pub leaves: Vec<Leaf>,
+    pub root: Sha256Hex,
+    /// sha256 of the bundle's `model.bin` file.
+    pub final_model_sha256: Sha256Hex,
+    pub accuracy_ppm: u32,
+    pub eval_rows: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leaf(step: u64) -> Leaf {
+        Leaf { step, params_sha256: Sha256Hex([step as u8; 32]), optimizer_sha256: Sha256Hex([7; 32]), loss: 0.5 }
+    }
+
+    #[test]
+    fn root_depends_on_every_leaf_and_order() {
+        let leaves: Vec<Leaf> = (0..5).map(leaf).collect();
+        let root = merkle_root(&leaves);
+        for index in 0..leaves.len() {
+            let mut changed = leaves.clone();
+            changed[index].loss = 0.25;
+            assert_ne!(merkle_root(&changed), root, "leaf {index}");
+        }
+        let mut swapped = leaves.clone();
+        swapped.swap(1, 2);
+        assert_ne!(merkle_root(&swapped), root);
+        // Promotion, not duplication: repeating the odd leaf changes the root.
+        let mut repeated = leaves.clone();
+        repeated.push(leaves[4]);
+        assert_ne!(merkle_root(&repeated), root);
+    }
+
+    #[test]
+    fn two_leaf_root_is_the_documented_node() {
+        let leaves = [leaf(0), leaf(1)];
+        let mut hasher = Sha256::new();
+        hasher.update([0x01]);
+        hasher.update(leaves[0].hash());
+        hasher.update(leaves[1].hash());
+        assert_eq!(merkle_root(&leaves).0, <[u8; 32]>::from(hasher.finalize()));
+        assert_eq!(merkle_root(&leaves[..1]).0, leaves[0].hash());
+    }
+
+    #[test]
+    fn tensor_hash_is_sha256_of_le_bytes() {
+        let values = [1.0f32, -2.5];
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&1.0f32.to_le_bytes());
+        bytes.extend_from_slice(&(-2.5f32).to_le_bytes());
+        assert_eq!(tensor_hash(&values), Sha256Hex::of(&bytes));
+    }
+}

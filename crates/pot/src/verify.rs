@@ -1,0 +1,622 @@
+//! The verifier: from spec + bundle + challenge seed to a structured verdict.
+//!
+//! Checks, in order: the manifest (every file's size and sha256, sizes bounded by the spec
+//! before anything is read), the spec, the transcript's schedule and Merkle root, that each
+//! checkpoint file matches its leaf, that checkpoint 0 is init(seed), the final model, the
+//! evaluation accuracy, the on-chain commitment, and finally an exact replay of segments drawn
+//! from the challenge seed (the last segment always among them). A malformed or cheating bundle
+//! gives a rejection with reasons, never a panic or an unbounded allocation.
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path};
+
+use serde::Serialize;
+
+use crate::bundle::{self, Manifest, MANIFEST_FILE, MODEL_FILE, SPEC_FILE, TRANSCRIPT_FILE};
+use crate::chacha::{derive_key, CounterRng};
+use crate::commitment::Commitment;
+use crate::dataset::PreparedData;
+use crate::error::PotError;
+use crate::kernels::Exec;
+use crate::spec::{limits, TaskSpec, TrainingPlan};
+use crate::train::{Checkpoint, Trainer};
+use crate::transcript::{merkle_root, tensor_hash, Sha256Hex, Transcript};
+
+pub const REPORT_VERSION: u32 = 1;
+/// A claimed accuracy may differ from the recomputed one by this much (rounding elsewhere).
+pub const ACCURACY_TOLERANCE_PPM: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Accept,
+    Reject,
+}
+
+/// Why a bundle was rejected; `code` in JSON.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum Rejection {
+    /// Missing, unreadable, oversized, unparsable or wrongly shaped content.
+    MalformedBundle { detail: String },
+    /// A file's size or sha256 differs from the manifest.
+    ManifestMismatch { path: String, detail: String },
+    /// The bundle was made for another spec than the order's.
+    SpecMismatch { detail: String },
+    /// The transcript's steps or checkpoints differ from what the order implies.
+    StepCountMismatch { expected_steps: u64, claimed_steps: u64, expected_checkpoints: usize, claimed_checkpoints: usize },
+    MerkleRootMismatch { claimed: Sha256Hex, computed: Sha256Hex },
+    /// A checkpoint file's content differs from its transcript leaf.
+    CheckpointLeafMismatch { step: u64 },
+    /// Checkpoint 0 is not init(seed) with zero optimizer state.
+    InitialCheckpointMismatch,
+    /// Replaying the segment from its committed start did not reproduce its committed end.
+    SegmentReplayMismatch { segment: usize, start_step: u64, end_step: u64 },
+    /// model.bin is not the last checkpoint's parameters.
+    FinalModelMismatch { detail: String },
+    AccuracyClaimMismatch { claimed_ppm: u32, recomputed_ppm: u32 },
+    AccuracyBelowMinimum { accuracy_ppm: u32, min_ppm: u32 },
+    /// The bundle differs from the commitment submitted on chain.
+    CommitmentMismatch { field: String },
+}
+
+impl Rejection {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Rejection::MalformedBundle { .. } => "malformed_bundle",
+            Rejection::ManifestMismatch { .. } => "manifest_mismatch",
+            Rejection::SpecMismatch { .. } => "spec_mismatch",
+            Rejection::StepCountMismatch { .. } => "step_count_mismatch",
+            Rejection::MerkleRootMismatch { .. } => "merkle_root_mismatch",
+            Rejection::CheckpointLeafMismatch { .. } => "checkpoint_leaf_mismatch",
+            Rejection::InitialCheckpointMismatch => "initial_checkpoint_mismatch",
+            Rejection::SegmentReplayMismatch { .. } => "segment_replay_mismatch",
+            Rejection::FinalModelMismatch { .. } => "final_model_mismatch",
+            Rejection::AccuracyClaimMismatch { .. } => "accuracy_claim_mismatch",
+            Rejection::AccuracyBelowMinimum { .. } => "accuracy_below_minimum",
+            Rejection::CommitmentMismatch { .. } => "commitment_mismatch",
+        }
+    }
+}
+
+/// Distances between the committed and the replayed end of a segment, each normalised by the
+/// segment's own (replayed) update so that figures compare across models and segments.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SegmentDistances {
+    /// sum|committed - replayed| / sum|replayed - start|
+    pub l1: f64,
+    /// ||committed - replayed||_2 / ||replayed - start||_2
+    pub l2: f64,
+    /// max|committed - replayed| / max|replayed - start|
+    pub linf: f64,
+    /// cosine between the committed update and the replayed update (1 = same direction).
+    pub cosine: f64,
+    /// Largest per-tensor 1-Wasserstein distance between the committed and replayed value
+    /// distributions, over that tensor's mean |update|.
+    pub layer_distribution_max: f64,
+    pub layers: Vec<LayerDistance>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LayerDistance {
+    pub tensor: String,
+    pub wasserstein: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SegmentReport {
+    pub segment: usize,
+    pub start_step: u64,
+    pub end_step: u64,
+    pub params_match: bool,
+    pub optimizer_match: bool,
+    pub loss_match: bool,
+    pub committed_loss: f32,
+    pub replayed_loss: f32,
+    pub distances: SegmentDistances,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct AccuracyReport {
+    pub claimed_ppm: u32,
+    pub recomputed_ppm: u32,
+    pub min_ppm: u32,
+    pub eval_rows: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    pub v: u32,
+    pub verdict: Verdict,
+    pub reasons: Vec<Rejection>,
+    pub spec_sha256: Sha256Hex,
+    pub root: Option<Sha256Hex>,
+    pub total_steps: u64,
+    pub segments_total: usize,
+    pub challenge_seed: Sha256Hex,
+    pub segments_sampled: Vec<usize>,
+    pub segments: Vec<SegmentReport>,
+    pub accuracy: Option<AccuracyReport>,
+}
+
+impl Report {
+    pub fn has(&self, code: &str) -> bool {
+        self.reasons.iter().any(|reason| reason.code() == code)
+    }
+}
+
+/// What the static checks established, ready for challenge replays.
+pub struct CheckedBundle {
+    dir: std::path::PathBuf,
+    pub reasons: Vec<Rejection>,
+    pub transcript: Option<Transcript>,
+    pub accuracy: Option<AccuracyReport>,
+    /// False when the schedule or checkpoint files make segment replay meaningless.
+    replayable: bool,
+}
+
+/// Verifies bundles of one order.
+pub struct Verifier<'a> {
+    spec: &'a TaskSpec,
+    plan: TrainingPlan,
+    data: &'a PreparedData,
+    exec: &'a Exec,
+}
+
+impl<'a> Verifier<'a> {
+    pub fn new(spec: &'a TaskSpec, data: &'a PreparedData, exec: &'a Exec) -> Result<Self, PotError> {
+        let plan = spec.validate()?;
+        // Fails early if the data does not fit the spec.
+        Trainer::new(spec, &plan, data, exec)?;
+        Ok(Self { spec, plan, data, exec })
+    }
+
+    pub fn plan(&self) -> &TrainingPlan {
+        &self.plan
+    }
+
+    /// Full verification: static checks, then replay of `segments` segments from the challenge.
+    pub fn verify(&self, dir: &Path, challenge_seed: [u8; 32], segments: usize, commitment: Option<&Commitment>) -> Report {
+        let checked = self.check_bundle(dir, commitment);
+        self.replay_challenge(&checked, challenge_seed, segments)
+    }
+
+    fn expected_checkpoint_bytes(&self) -> u64 {
+        bundle::checkpoint_file_bytes(self.plan.architecture.parameter_count(), self.plan.optimizer_state_len)
+    }
+
+    fn max_transcript_bytes(&self) -> u64 {
+        4096 + 400 * (self.plan.checkpoint_steps().len() as u64 + 16)
+    }
+
+    /// Everything but the replay of challenged segments.
+    pub fn check_bundle(&self, dir: &Path, commitment: Option<&Commitment>) -> CheckedBundle {
+        let mut checked = CheckedBundle {
+            dir: dir.to_path_buf(),
+            reasons: Vec::new(),
+            transcript: None,
+            accuracy: None,
+            replayable: false,
+        };
+        let malformed = |detail: String| Rejection::MalformedBundle { detail };
+
+        // Manifest.
+        let max_manifest = 4096 + 200 * (limits::MAX_CHECKPOINTS + 3);
+        let manifest_bytes = match bundle::read_file_bounded(&dir.join(MANIFEST_FILE), max_manifest) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                checked.reasons.push(malformed(format!("{MANIFEST_FILE}: {e}")));
+                return checked;
+            }
+        };
+        let manifest: Manifest = match serde_json::from_slice(&manifest_bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                checked.reasons.push(malformed(format!("{MANIFEST_FILE}: {e}")));
+                return checked;
+            }
+        };
+        if manifest.v != bundle::BUNDLE_VERSION {
+            checked.reasons.push(malformed(format!("{MANIFEST_FILE}: version {} is not supported", manifest.v)));
+            return checked;
+        }
+        if manifest.files.len() as u64 > limits::MAX_CHECKPOINTS + 3 {
+            checked.reasons.push(malformed(format!("{MANIFEST_FILE} lists {} files", manifest.files.len())));
+            return checked;
+        }
+        if let Some(commitment) = commitment {
+            if Sha256Hex::of(&manifest_bytes) != commitment.bundle_sha256 {
+                checked.reasons.push(Rejection::CommitmentMismatch { field: "bundle_sha256".into() });
+            }
+        }
+        let mut entries = BTreeMap::new();
+        for entry in &manifest.files {
+            if !is_safe_relative_path(&entry.path) {
+                checked.reasons.push(malformed(format!("{MANIFEST_FILE}: unsafe path {:?}", entry.path)));
+                return checked;
+            }
+            if entries.insert(entry.path.as_str(), entry).is_some() {
+                checked.reasons.push(malformed(format!("{MANIFEST_FILE}: {} listed twice", entry.path)));
+                return checked;
+            }
+        }
+
+        // Reads a listed file, bounded by what the spec allows for it, and checks the manifest.
+        let read_listed = |path: &str, max_bytes: u64, reasons: &mut Vec<Rejection>| -> Option<Vec<u8>> {
+            let Some(entry) = entries.get(path) else {
+                reasons.push(malformed(format!("{path} is missing from the manifest")));
+                return None;
+            };
+            match bundle::read_file_bounded(&dir.join(path), max_bytes) {
+                Err(e) => {
+                    reasons.push(malformed(format!("{path}: {e}")));
+                    None
+                }
+                Ok(bytes) if bytes.len() as u64 != entry.bytes || Sha256Hex::of(&bytes) != entry.sha256 => {
+                    reasons.push(Rejection::ManifestMismatch {
+                        path: path.to_string(),
+                        detail: format!("{} bytes on disk, manifest says {}; or a different sha256", bytes.len(), entry.bytes),
+                    });
+                    None
+                }
+                Ok(bytes) => Some(bytes),
+            }
+        };
+
+        // Spec.
+        if let Some(bytes) = read_listed(SPEC_FILE, limits::MAX_SPEC_BYTES, &mut checked.reasons) {
+            if bytes != self.spec.canonical_json() {
+                checked.reasons.push(Rejection::SpecMismatch { detail: format!("{SPEC_FILE} differs from the order's spec") });
+            }
+        }
+
+        // Transcript: schedule and root.
+        let Some(transcript_bytes) = read_listed(TRANSCRIPT_FILE, self.max_transcript_bytes(), &mut checked.reasons) else {
+            return checked;
+        };
+        let transcript: Transcript = match serde_json::from_slice(&transcript_bytes) {
+            Ok(t) => t,
+            Err(e) => {
+                checked.reasons.push(malformed(format!("{TRANSCRIPT_FILE}: {e}")));
+                return checked;
+            }
+        };
+        if transcript.spec_sha256.0 != self.spec.sha256() {
+            checked.reasons.push(Rejection::SpecMismatch { detail: "transcript.spec_sha256 names another spec".into() });
+        }
+        let computed_root = merkle_root(&transcript.leaves);
+        if computed_root != transcript.root {
+            checked.reasons.push(Rejection::MerkleRootMismatch { claimed: transcript.root, computed: computed_root });
+        }
+        if let Some(commitment) = commitment {
+            for (field, differs) in [
+                ("root", commitment.root != transcript.root),
+                ("final_model", commitment.final_model != transcript.final_model_sha256),
+                ("accuracy_ppm", commitment.accuracy_ppm != transcript.accuracy_ppm),
+            ] {
+                if differs {
+                    checked.reasons.push(Rejection::CommitmentMismatch { field: field.into() });
+                }
+            }
+        }
+        let expected_steps = self.plan.checkpoint_steps();
+        let claimed_steps: Vec<u64> = transcript.leaves.iter().map(|leaf| leaf.step).collect();
+        let schedule_ok = claimed_steps == expected_steps && transcript.total_steps == self.plan.total_steps;
+        if !schedule_ok {
+            checked.reasons.push(Rejection::StepCountMismatch {
+                expected_steps: self.plan.total_steps,
+                claimed_steps: transcript.total_steps.max(claimed_steps.last().copied().unwrap_or(0)),
+                expected_checkpoints: expected_steps.len(),
+                claimed_checkpoints: claimed_steps.len(),
+            });
+        }
+
+        // Every listed file is one the transcript explains.
+        for path in entries.keys() {
+            let known = [SPEC_FILE, TRANSCRIPT_FILE, MODEL_FILE].contains(path)
+                || claimed_steps.iter().any(|&step| bundle::checkpoint_path(step) == *path);
+            if !known {
+                checked.reasons.push(malformed(format!("unexpected file {path} in the manifest")));
+            }
+        }
+
+        // Checkpoint files against their leaves; checkpoint 0 against init(seed).
+        let params_len = self.plan.architecture.parameter_count();
+        let state_len = self.plan.optimizer_state_len;
+        let mut checkpoints_ok = true;
+        for leaf in transcript.leaves.iter().take(limits::MAX_CHECKPOINTS as usize) {
+            let path = bundle::checkpoint_path(leaf.step);
+            let Some(bytes) = read_listed(&path, self.expected_checkpoint_bytes(), &mut checked.reasons) else {
+                checkpoints_ok = false;
+                continue;
+            };
+            match bundle::decode_checkpoint(&bytes, params_len, state_len) {
+                Err(e) => {
+                    checked.reasons.push(malformed(format!("{path}: {e}")));
+                    checkpoints_ok = false;
+                }
+                Ok(checkpoint) => {
+                    if checkpoint.step != leaf.step
+                        || tensor_hash(&checkpoint.params) != leaf.params_sha256
+                        || tensor_hash(&checkpoint.optimizer_state) != leaf.optimizer_sha256
+                    {
+                        checked.reasons.push(Rejection::CheckpointLeafMismatch { step: leaf.step });
+                        checkpoints_ok = false;
+                    }
+                }
+            }
+        }
+        let init = Trainer::new(self.spec, &self.plan, self.data, self.exec)
+            .expect("checked in Verifier::new")
+            .initial_checkpoint();
+        let init_ok = transcript.leaves.first().is_some_and(|leaf| {
+            leaf.step == 0
+                && leaf.params_sha256 == tensor_hash(&init.params)
+                && leaf.optimizer_sha256 == tensor_hash(&init.optimizer_state)
+        });
+        if !init_ok {
+            checked.reasons.push(Rejection::InitialCheckpointMismatch);
+        }
+
+        // Final model and accuracy.
+        if let Some(bytes) = read_listed(MODEL_FILE, bundle::model_file_bytes(params_len), &mut checked.reasons) {
+            match bundle::decode_model(&bytes, params_len) {
+                Err(e) => checked.reasons.push(malformed(format!("{MODEL_FILE}: {e}"))),
+                Ok(params) => {
+                    if Sha256Hex::of(&bytes) != transcript.final_model_sha256 {
+                        checked.reasons.push(Rejection::FinalModelMismatch {
+                            detail: "model.bin's sha256 differs from transcript.final_model_sha256".into(),
+                        });
+                    }
+                    if transcript.leaves.last().map(|leaf| leaf.params_sha256) != Some(tensor_hash(&params)) {
+                        checked.reasons.push(Rejection::FinalModelMismatch {
+                            detail: "model.bin's parameters differ from the last checkpoint's".into(),
+                        });
+                    }
+                    let mut trainer = Trainer::new(self.spec, &self.plan, self.data, self.exec).expect("checked in Verifier::new");
+                    let evaluation = trainer.evaluate(&params);
+                    let recomputed = evaluation.accuracy_ppm();
+                    let report = AccuracyReport {
+                        claimed_ppm: transcript.accuracy_ppm,
+                        recomputed_ppm: recomputed,
+                        min_ppm: self.spec.min_eval_accuracy_ppm,
+                        eval_rows: evaluation.rows,
+                    };
+                    if transcript.accuracy_ppm.abs_diff(recomputed) > ACCURACY_TOLERANCE_PPM || transcript.eval_rows != evaluation.rows {
+                        checked.reasons.push(Rejection::AccuracyClaimMismatch { claimed_ppm: transcript.accuracy_ppm, recomputed_ppm: recomputed });
+                    }
+                    if recomputed < self.spec.min_eval_accuracy_ppm {
+                        checked.reasons.push(Rejection::AccuracyBelowMinimum { accuracy_ppm: recomputed, min_ppm: self.spec.min_eval_accuracy_ppm });
+                    }
+                    checked.accuracy = Some(report);
+                }
+            }
+        }
+        checked.replayable = schedule_ok && checkpoints_ok;
+        checked.transcript = Some(transcript);
+        checked
+    }
+
+    /// Replays the segments drawn from `challenge_seed` and builds the report.
+    pub fn replay_challenge(&self, checked: &CheckedBundle, challenge_seed: [u8; 32], segments: usize) -> Report {
+        let segments_total = self.plan.segment_count();
+        let mut reasons = checked.reasons.clone();
+        let mut segment_reports = Vec::new();
+        let sampled = sample_segments(challenge_seed, segments_total, segments);
+        if let (true, Some(transcript)) = (checked.replayable, &checked.transcript) {
+            let mut trainer = Trainer::new(self.spec, &self.plan, self.data, self.exec).expect("checked in Verifier::new");
+            for &segment in &sampled {
+                match self.replay_segment(&checked.dir, transcript, segment, &mut trainer) {
+                    Ok(report) => {
+                        if !(report.params_match && report.optimizer_match && report.loss_match) {
+                            reasons.push(Rejection::SegmentReplayMismatch {
+                                segment,
+                                start_step: report.start_step,
+                                end_step: report.end_step,
+                            });
+                        }
+                        segment_reports.push(report);
+                    }
+                    Err(rejection) => reasons.push(rejection),
+                }
+            }
+        }
+        Report {
+            v: REPORT_VERSION,
+            verdict: if reasons.is_empty() { Verdict::Accept } else { Verdict::Reject },
+            reasons,
+            spec_sha256: Sha256Hex(self.spec.sha256()),
+            root: checked.transcript.as_ref().map(|t| t.root),
+            total_steps: self.plan.total_steps,
+            segments_total,
+            challenge_seed: Sha256Hex(challenge_seed),
+            segments_sampled: if checked.replayable { sampled } else { Vec::new() },
+            segments: segment_reports,
+            accuracy: checked.accuracy,
+        }
+    }
+
+    fn load_checkpoint(&self, dir: &Path, transcript: &Transcript, index: usize) -> Result<Checkpoint, Rejection> {
+        let leaf = &transcript.leaves[index];
+        let path = bundle::checkpoint_path(leaf.step);
+        let bytes = bundle::read_file_bounded(&dir.join(&path), self.expected_checkpoint_bytes())
+            .map_err(|e| Rejection::MalformedBundle { detail: format!("{path}: {e}") })?;
+        let mut checkpoint = bundle::decode_checkpoint(&bytes, self.plan.architecture.parameter_count(), self.plan.optimizer_state_len)
+            .map_err(|e| Rejection::MalformedBundle { detail: format!("{path}: {e}") })?;
+        // The file may have changed since the static checks; the leaf is what was committed.
+        if tensor_hash(&checkpoint.params) != leaf.params_sha256 || tensor_hash(&checkpoint.optimizer_state) != leaf.optimizer_sha256 {
+            return Err(Rejection::CheckpointLeafMismatch { step: leaf.step });
+        }
+        checkpoint.loss = leaf.loss;
+        Ok(checkpoint)
+    }
+
+    fn replay_segment(&self, dir: &Path, transcript: &Transcript, segment: usize, trainer: &mut Trainer) -> Result<SegmentReport, Rejection> {
+        let start = self.load_checkpoint(dir, transcript, segment)?;
+        let committed = self.load_checkpoint(dir, transcript, segment + 1)?;
+        let mut replayed = start.clone();
+        if let Err(e) = trainer.run_until(&mut replayed, committed.step) {
+            // A start that makes honest training diverge cannot have produced a finite end.
+            tracing::warn!(segment, "replay failed: {e}");
+            return Ok(SegmentReport {
+                segment,
+                start_step: start.step,
+                end_step: committed.step,
+                params_match: false,
+                optimizer_match: false,
+                loss_match: false,
+                committed_loss: committed.loss,
+                replayed_loss: f32::NAN,
+                distances: distances(&self.plan, &start.params, &replayed.params, &committed.params),
+            });
+        }
+        let leaf = &transcript.leaves[segment + 1];
+        Ok(SegmentReport {
+            segment,
+            start_step: start.step,
+            end_step: committed.step,
+            params_match: tensor_hash(&replayed.params) == leaf.params_sha256,
+            optimizer_match: tensor_hash(&replayed.optimizer_state) == leaf.optimizer_sha256,
+            loss_match: replayed.loss.to_bits() == leaf.loss.to_bits(),
+            committed_loss: leaf.loss,
+            replayed_loss: replayed.loss,
+            distances: distances(&self.plan, &start.params, &replayed.params, &committed.params),
+        })
+    }
+}
+
+/// A manifest path must stay inside the bundle: relative, plain names, no `..`.
+fn is_safe_relative_path(path: &str) -> bool {
+    !path.is_empty()
+        && path.len() <= 200
+        && path.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-/".contains(&b))
+        && Path::new(path).components().all(|c| matches!(c, Component::Normal(_)))
+}
+
+/// Segments to replay: the last one, plus `count - 1` others drawn without replacement from
+/// the ChaCha20 stream "challenge" keyed by the seed (partial Fisher-Yates); all if `count`
+/// covers them. Returned in ascending order.
+pub fn sample_segments(challenge_seed: [u8; 32], total: usize, count: usize) -> Vec<usize> {
+    if total == 0 || count == 0 {
+        return Vec::new();
+    }
+    if count >= total {
+        return (0..total).collect();
+    }
+    let mut rng = CounterRng::new(derive_key("challenge", &challenge_seed), 0);
+    let mut candidates: Vec<usize> = (0..total - 1).collect();
+    for i in 0..count - 1 {
+        let j = i + rng.next_below((candidates.len() - i) as u64) as usize;
+        candidates.swap(i, j);
+    }
+    let mut chosen = candidates[..count - 1].to_vec();
+    chosen.push(total - 1);
+    chosen.sort_unstable();
+    chosen
+}
+
+/// Probability that `sampled` segments (the last always among them) catch at least one of
+/// `forged` forged segments out of `total`, when the last segment is honest:
+/// 1 - C(total - 1 - forged, sampled - 1) / C(total - 1, sampled - 1).
+pub fn detection_probability(total: usize, forged: usize, sampled: usize) -> f64 {
+    if sampled == 0 || forged == 0 {
+        return 0.0;
+    }
+    let others = total - 1;
+    let draws = (sampled - 1).min(others);
+    let mut miss = 1.0f64;
+    for i in 0..draws {
+        miss *= (others - forged).saturating_sub(i) as f64 / (others - i) as f64;
+    }
+    1.0 - miss
+}
+
+fn distances(plan: &TrainingPlan, start: &[f32], replayed: &[f32], committed: &[f32]) -> SegmentDistances {
+    let (mut l1_d, mut l1_u, mut l2_d, mut l2_u, mut max_d, mut max_u) = (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64);
+    let (mut dot, mut committed_norm) = (0.0f64, 0.0f64);
+    for ((&s, &r), &c) in start.iter().zip(replayed).zip(committed) {
+        let (s, r, c) = (f64::from(s), f64::from(r), f64::from(c));
+        let (deviation, update, committed_update) = (c - r, r - s, c - s);
+        l1_d += deviation.abs();
+        l1_u += update.abs();
+        l2_d += deviation * deviation;
+        l2_u += update * update;
+        max_d = max_d.max(deviation.abs());
+        max_u = max_u.max(update.abs());
+        dot += update * committed_update;
+        committed_norm += committed_update * committed_update;
+    }
+    let ratio = |numerator: f64, denominator: f64| if numerator == 0.0 { 0.0 } else { numerator / denominator.max(f64::MIN_POSITIVE) };
+    let cosine = if l2_u == 0.0 && committed_norm == 0.0 {
+        1.0
+    } else if l2_u == 0.0 || committed_norm == 0.0 {
+        0.0
+    } else {
+        dot / (l2_u.sqrt() * committed_norm.sqrt())
+    };
+    let layers: Vec<LayerDistance> = plan
+        .architecture
+        .tensors
+        .iter()
+        .map(|tensor| {
+            let range = tensor.offset..tensor.offset + tensor.len;
+            let mut c: Vec<f64> = committed[range.clone()].iter().map(|&v| f64::from(v)).collect();
+            let mut r: Vec<f64> = replayed[range.clone()].iter().map(|&v| f64::from(v)).collect();
+            c.sort_by(f64::total_cmp);
+            r.sort_by(f64::total_cmp);
+            let n = tensor.len.max(1) as f64;
+            let transport: f64 = c.iter().zip(&r).map(|(a, b)| (a - b).abs()).sum::<f64>() / n;
+            let mean_update: f64 = replayed[range.clone()]
+                .iter()
+                .zip(&start[range])
+                .map(|(&r, &s)| (f64::from(r) - f64::from(s)).abs())
+                .sum::<f64>()
+                / n;
+            LayerDistance { tensor: tensor.name.clone(), wasserstein: ratio(transport, mean_update) }
+        })
+        .collect();
+    SegmentDistances {
+        l1: ratio(l1_d, l1_u),
+        l2: ratio(l2_d.sqrt(), l2_u.sqrt()),
+        linf: ratio(max_d, max_u),
+        cosine,
+        layer_distribution_max: layers.iter().map(|l| l.wasserstein).fold(0.0, f64::max),
+        layers,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sampling_always_includes_the_last_segment_and_is_distinct() {
+        for seed in 0..50u8 {
+            let sampled = sample_segments([seed; 32], 40, 6);
+            assert_eq!(sampled.len(), 6);
+            assert_eq!(*sampled.last().unwrap(), 39);
+            let mut unique = sampled.clone();
+            unique.dedup();
+            assert_eq!(unique, sampled);
+        }
+        assert_eq!(sample_segments([1; 32], 3, 16), vec![0, 1, 2]);
+        assert_ne!(sample_segments([1; 32], 100, 4), sample_segments([2; 32], 100, 4));
+    }
+
+    #[test]
+    fn detection_probability_formula() {
+        assert_eq!(detection_probability(10, 0, 4), 0.0);
+        assert_eq!(detection_probability(10, 3, 1), 0.0);
+        // 9 other segments, 3 forged, 1 extra draw: 3/9.
+        assert!((detection_probability(10, 3, 2) - 3.0 / 9.0).abs() < 1e-12);
+        assert_eq!(detection_probability(10, 9, 2), 1.0);
+    }
+
+    #[test]
+    fn unsafe_paths_are_refused() {
+        assert!(is_safe_relative_path("checkpoints/step-0000000001.ckpt"));
+        for path in ["../x", "/etc/passwd", "a/../../b", "", "a\\b", "a b"] {
+            assert!(!is_safe_relative_path(path), "{path}");
+        }
+    }
+}
