@@ -513,7 +513,7 @@ mod tests {
         let mut grads = vec![0.0; params.len()];
         backward(&arch, &exec, &params, &mut ws, batch, &mut grads);
         for index in (0..params.len()).step_by(7) {
-            let step = 1e-2f32;
+            let step = 1e-3f32;
             let mut plus = params.clone();
             plus[index] += step;
             let mut minus = params.clone();

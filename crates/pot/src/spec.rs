@@ -373,7 +373,7 @@ mod tests {
     #[test]
     fn unknown_layer_is_rejected_by_name() {
         let mut value = example_value();
-        value["model"]["layers"][1] = serde_json::json!({"type": "lstm", "units": 4});
+        value["model"]["layers"][2] = serde_json::json!({"type": "lstm", "units": 4});
         let message = validate_value(value).unwrap_err().to_string();
         assert!(message.contains("unknown variant `lstm`"), "{message}");
     }
@@ -389,7 +389,7 @@ mod tests {
     #[test]
     fn output_layer_must_match_classes() {
         let mut value = example_value();
-        value["model"]["layers"][2] = serde_json::json!({"type": "dense", "units": 7});
+        value["model"]["layers"][3] = serde_json::json!({"type": "dense", "units": 7});
         let message = validate_value(value).unwrap_err().to_string();
         assert!(message.contains("10 classes"), "{message}");
     }
@@ -414,8 +414,8 @@ mod tests {
     #[test]
     fn absurd_sizes_are_rejected() {
         let mut value = example_value();
-        value["model"]["layers"][0] = serde_json::json!({"type": "dense", "units": 65536});
-        value["model"]["layers"].as_array_mut().unwrap().insert(1, serde_json::json!({"type": "dense", "units": 65536}));
+        value["model"]["layers"][1] = serde_json::json!({"type": "dense", "units": 65536});
+        value["model"]["layers"].as_array_mut().unwrap().insert(2, serde_json::json!({"type": "dense", "units": 65536}));
         let message = validate_value(value).unwrap_err().to_string();
         assert!(message.contains("parameters exceed"), "{message}");
 
@@ -434,7 +434,7 @@ mod tests {
         value["epoch"] = 3.into();
         assert!(validate_value(value).unwrap_err().to_string().contains("unknown field `epoch`"));
 
-        let mut value = example_value();
+        let mut value: serde_json::Value = serde_json::from_str(examples::DIGITS_CNN).unwrap();
         value["optimizer"]["momentum"] = serde_json::json!(1.5);
         assert!(validate_value(value).unwrap_err().to_string().contains("momentum must be in [0, 1)"));
 

@@ -547,7 +547,7 @@ fn distances(plan: &TrainingPlan, start: &[f32], replayed: &[f32], committed: &[
         committed_norm += committed_update * committed_update;
     }
     let ratio = |numerator: f64, denominator: f64| if numerator == 0.0 { 0.0 } else { numerator / denominator.max(f64::MIN_POSITIVE) };
-    let cosine = if l2_u == 0.0 && committed_norm == 0.0 {
+    let cosine = if l1_d == 0.0 || (l2_u == 0.0 && committed_norm == 0.0) {
         1.0
     } else if l2_u == 0.0 || committed_norm == 0.0 {
         0.0

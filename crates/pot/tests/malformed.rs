@@ -1,0 +1,187 @@
+//! Malformed bundles are rejected with a clear reason, never a panic or a huge allocation.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use common::{challenge, example, exec};
+use matrixai_pot::bundle::{self, Manifest, MANIFEST_FILE};
+use matrixai_pot::{train_bundle, Report, Sha256Hex, Verdict, Verifier};
+
+const MODEL: &str = "iris-softmax";
+
+fn honest_bundle() -> (tempfile::TempDir, PathBuf) {
+    let ex = example(MODEL);
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("bundle");
+    train_bundle(&ex.spec, &ex.data, &bundle, &exec(), |_, _| {}).unwrap();
+    (dir, bundle)
+}
+
+fn verify(bundle: &Path) -> Report {
+    let ex = example(MODEL);
+    let exec = exec();
+    Verifier::new(&ex.spec, &ex.data, &exec).unwrap().verify(bundle, challenge(3), 4, None)
+}
+
+fn manifest(bundle: &Path) -> Manifest {
+    serde_json::from_slice(&fs::read(bundle.join(MANIFEST_FILE)).unwrap()).unwrap()
+}
+
+/// Makes the manifest agree with the file's current content (a careful forger would).
+fn reseal(bundle: &Path, path: &str, declared_bytes: Option<u64>) {
+    let mut manifest = manifest(bundle);
+    let entry = manifest.files.iter_mut().find(|e| e.path == path).unwrap();
+    let file = bundle.join(path);
+    entry.bytes = declared_bytes.unwrap_or_else(|| fs::metadata(&file).unwrap().len());
+    if declared_bytes.is_none() {
+        entry.sha256 = Sha256Hex::of(&fs::read(&file).unwrap());
+    }
+    fs::write(bundle.join(MANIFEST_FILE), serde_json::to_vec(&manifest).unwrap()).unwrap();
+}
+
+fn assert_rejected(report: &Report, code: &str, detail: &str) {
+    assert_eq!(report.verdict, Verdict::Reject);
+    let found = report.reasons.iter().any(|r| r.code() == code && format!("{r:?}").contains(detail));
+    assert!(found, "expected {code} mentioning {detail:?}, got {:?}", report.reasons);
+}
+
+fn some_checkpoint() -> String {
+    bundle::checkpoint_path(60)
+}
+
+#[test]
+fn missing_checkpoint_file() {
+    let (_dir, bundle) = honest_bundle();
+    fs::remove_file(bundle.join(some_checkpoint())).unwrap();
+    assert_rejected(&verify(&bundle), "malformed_bundle", "cannot open");
+}
+
+#[test]
+fn missing_manifest() {
+    let (_dir, bundle) = honest_bundle();
+    fs::remove_file(bundle.join(MANIFEST_FILE)).unwrap();
+    assert_rejected(&verify(&bundle), "malformed_bundle", "manifest.json");
+}
+
+#[test]
+fn truncated_checkpoint_against_the_manifest() {
+    let (_dir, bundle) = honest_bundle();
+    let path = bundle.join(some_checkpoint());
+    let bytes = fs::read(&path).unwrap();
+    fs::write(&path, &bytes[..bytes.len() - 3]).unwrap();
+    assert_rejected(&verify(&bundle), "manifest_mismatch", "checkpoints/step-0000000060.ckpt");
+}
+
+#[test]
+fn truncated_checkpoint_with_a_resealed_manifest() {
+    let (_dir, bundle) = honest_bundle();
+    let path = bundle.join(some_checkpoint());
+    let bytes = fs::read(&path).unwrap();
+    fs::write(&path, &bytes[..bytes.len() - 4]).unwrap();
+    reseal(&bundle, &some_checkpoint(), None);
+    assert_rejected(&verify(&bundle), "malformed_bundle", "expected");
+}
+
+#[test]
+fn wrong_shapes_in_a_checkpoint_header() {
+    let (_dir, bundle) = honest_bundle();
+    let path = bundle.join(some_checkpoint());
+    let mut bytes = fs::read(&path).unwrap();
+    let params = u64::from_le_bytes(bytes[16..24].try_into().unwrap());
+    let state = u64::from_le_bytes(bytes[24..32].try_into().unwrap());
+    bytes[16..24].copy_from_slice(&(params + 1).to_le_bytes());
+    bytes[24..32].copy_from_slice(&(state - 1).to_le_bytes());
+    fs::write(&path, &bytes).unwrap();
+    reseal(&bundle, &some_checkpoint(), None);
+    assert_rejected(&verify(&bundle), "malformed_bundle", "shapes");
+}
+
+#[test]
+fn huge_files_are_refused_before_reading() {
+    let (_dir, bundle) = honest_bundle();
+    // Sparse files: the size says 8 GiB, the disk holds almost nothing.
+    fs::File::options().write(true).open(bundle.join("model.bin")).unwrap().set_len(8 << 30).unwrap();
+    reseal(&bundle, "model.bin", Some(8 << 30));
+    fs::File::options().write(true).open(bundle.join("transcript.json")).unwrap().set_len(1 << 30).unwrap();
+    let report = verify(&bundle);
+    assert_rejected(&report, "malformed_bundle", "more than the");
+
+    let (_dir2, bundle2) = honest_bundle();
+    fs::File::options().write(true).open(bundle2.join(MANIFEST_FILE)).unwrap().set_len(4 << 30).unwrap();
+    assert_rejected(&verify(&bundle2), "malformed_bundle", "more than the");
+}
+
+#[test]
+fn garbage_transcript() {
+    let (_dir, bundle) = honest_bundle();
+    fs::write(bundle.join("transcript.json"), b"{\"v\":1,\"leaves\":[{\"step\":").unwrap();
+    reseal(&bundle, "transcript.json", None);
+    assert_rejected(&verify(&bundle), "malformed_bundle", "transcript.json");
+}
+
+#[test]
+fn path_traversal_in_the_manifest() {
+    let (_dir, bundle) = honest_bundle();
+    let mut manifest = manifest(&bundle);
+    manifest.files[0].path = "../../etc/passwd".into();
+    fs::write(bundle.join(MANIFEST_FILE), serde_json::to_vec(&manifest).unwrap()).unwrap();
+    assert_rejected(&verify(&bundle), "malformed_bundle", "unsafe path");
+}
+
+#[test]
+fn unexpected_file_in_the_manifest() {
+    let (_dir, bundle) = honest_bundle();
+    fs::write(bundle.join("extra.bin"), b"payload").unwrap();
+    let mut manifest = manifest(&bundle);
+    manifest.files.push(bundle::ManifestEntry { path: "extra.bin".into(), bytes: 7, sha256: Sha256Hex::of(b"payload") });
+    fs::write(bundle.join(MANIFEST_FILE), serde_json::to_vec(&manifest).unwrap()).unwrap();
+    assert_rejected(&verify(&bundle), "malformed_bundle", "unexpected file extra.bin");
+}
+
+#[test]
+fn flipped_bit_in_a_checkpoint_breaks_its_leaf() {
+    let (_dir, bundle) = honest_bundle();
+    let path = bundle.join(some_checkpoint());
+    let mut bytes = fs::read(&path).unwrap();
+    bytes[40] ^= 1;
+    fs::write(&path, &bytes).unwrap();
+    reseal(&bundle, &some_checkpoint(), None);
+    assert_rejected(&verify(&bundle), "checkpoint_leaf_mismatch", "60");
+}
+
+#[test]
+fn bundle_of_another_order() {
+    let ex = example(MODEL);
+    let mut other = ex.spec.clone();
+    other.init_seed += 1;
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("bundle");
+    train_bundle(&other, &ex.data, &bundle, &exec(), |_, _| {}).unwrap();
+    let report = verify(&bundle);
+    assert_rejected(&report, "spec_mismatch", "spec");
+    assert!(report.has("initial_checkpoint_mismatch"), "{:?}", report.reasons);
+}
+
+#[test]
+fn commitment_must_match_the_bundle() {
+    let (_dir, bundle) = honest_bundle();
+    let ex = example(MODEL);
+    let exec = exec();
+    let manifest_sha = Sha256Hex::of(&fs::read(bundle.join(MANIFEST_FILE)).unwrap());
+    let transcript: matrixai_pot::Transcript = serde_json::from_slice(&fs::read(bundle.join("transcript.json")).unwrap()).unwrap();
+    let mut commitment = matrixai_pot::Commitment {
+        v: 1,
+        root: transcript.root,
+        final_model: transcript.final_model_sha256,
+        accuracy_ppm: transcript.accuracy_ppm,
+        bundle_uri: "file:///b".into(),
+        bundle_sha256: manifest_sha,
+    };
+    let verifier = Verifier::new(&ex.spec, &ex.data, &exec).unwrap();
+    assert_eq!(verifier.verify(&bundle, challenge(1), 4, Some(&commitment)).verdict, Verdict::Accept);
+    commitment.root = Sha256Hex([0; 32]);
+    let report = verifier.verify(&bundle, challenge(1), 4, Some(&commitment));
+    assert_rejected(&report, "commitment_mismatch", "root");
+}
