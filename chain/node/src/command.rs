@@ -123,7 +123,11 @@ pub fn run() -> sc_cli::Result<()> {
 		},
 		None => {
 			let runner = cli.create_runner(&cli.run)?;
-			runner.run_node_until_exit(|config| async move {
+			let default_listeners = cli.run.network_params.listen_addr.is_empty();
+			runner.run_node_until_exit(|mut config| async move {
+				if default_listeners {
+					service::add_websocket_listeners(&mut config.network);
+				}
 				match config.network.network_backend {
 					sc_network::config::NetworkBackendType::Libp2p => service::new_full::<
 						sc_network::NetworkWorker<Block, <Block as sp_runtime::traits::Block>::Hash>,

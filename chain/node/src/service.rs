@@ -137,6 +137,28 @@ pub fn new_partial(config: &Configuration) -> Result<Service, ServiceError> {
 	})
 }
 
+/// Authorities listen on TCP only by default, but a browser light client (smoldot) can reach a
+/// node over WebSocket alone: add a WebSocket listener on the next port beside each TCP one.
+pub fn add_websocket_listeners(network: &mut sc_network::config::NetworkConfiguration) {
+	use sc_network::multiaddr::{Multiaddr, Protocol};
+	let is_websocket = |address: &Multiaddr| address.iter().any(|p| matches!(p, Protocol::Ws(_) | Protocol::Wss(_)));
+	if network.listen_addresses.iter().any(is_websocket) {
+		return;
+	}
+	let websocket: Vec<Multiaddr> = network
+		.listen_addresses
+		.iter()
+		.filter_map(|address| {
+			let mut protocols = address.iter();
+			let ip = protocols.next().filter(|p| matches!(p, Protocol::Ip4(_) | Protocol::Ip6(_)))?;
+			let Some(Protocol::Tcp(port)) = protocols.next() else { return None };
+			let ws_port = if port == 0 { 0 } else { port.checked_add(1)? };
+			Some(Multiaddr::empty().with(ip).with(Protocol::Tcp(ws_port)).with(Protocol::Ws("/".into())))
+		})
+		.collect();
+	network.listen_addresses.extend(websocket);
+}
+
 /// Builds and starts a full node: networking, RPC, and, on an authority, BABE and GRANDPA.
 pub fn new_full<N: sc_network::NetworkBackend<Block, <Block as sp_runtime::traits::Block>::Hash>>(
 	config: Configuration,

@@ -80,21 +80,29 @@ where
 		inherited_implication: &impl Implication,
 		source: TransactionSource,
 	) -> ValidateResult<Self::Val, T::RuntimeCall> {
-		let first_claim = origin.as_system_origin_signer().cloned().filter(|who| {
-			matches!(call.is_sub_type(), Some(Call::claim {})) &&
-				!frame_system::Pallet::<T>::account_exists(who) &&
-				Pallet::<T>::ensure_can_claim(who).is_ok()
+		// The case `CheckNonce` refuses: nobody pays for this account's storage.
+		let first_claim = origin.as_system_origin_signer().cloned().and_then(|who| {
+			let account = frame_system::Account::<T>::get(&who);
+			let eligible = matches!(call.is_sub_type(), Some(Call::claim {})) &&
+				account.providers.is_zero() &&
+				account.sufficients.is_zero() &&
+				Pallet::<T>::ensure_can_claim(&who).is_ok();
+			eligible.then_some((who, account.nonce))
 		});
 		match first_claim {
-			// A new account's nonce is zero; the pool orders by the same tag `CheckNonce` uses.
-			Some(who) if self.0 .0.is_zero() => {
-				let validity = ValidTransaction {
-					provides: alloc::vec![(who.clone(), self.0 .0).encode()],
-					..Default::default()
-				};
+			Some((who, current)) => {
+				let nonce = self.0 .0;
+				if nonce < current {
+					return Err(InvalidTransaction::Stale.into());
+				}
+				// An account that cannot pay gets no queue of future transactions.
+				if nonce > current {
+					return Err(InvalidTransaction::Future.into());
+				}
+				let validity =
+					ValidTransaction { provides: alloc::vec![(who.clone(), nonce).encode()], ..Default::default() };
 				Ok((validity, Checked::FirstClaim(who), origin))
 			},
-			Some(_) => Err(InvalidTransaction::Future.into()),
 			None => {
 				let (validity, val, origin) = self.0.validate(
 					origin,
