@@ -102,7 +102,7 @@ impl CounterRng {
 
     /// Uniform integer in `0..bound` by rejection (no modulo bias); `bound` must be in 1..=2^32.
     pub fn next_below(&mut self, bound: u64) -> u64 {
-        debug_assert!(bound >= 1 && bound <= 1 << 32);
+        debug_assert!((1..=1 << 32).contains(&bound));
         let range = 1u64 << 32;
         let accept_below = range - range % bound;
         loop {

@@ -6,8 +6,8 @@
 //! (Rust never fuses `a * b + c` into an FMA). They work in f64 and round once to f32, which
 //! keeps them within about one f32 ulp of the true value.
 
-const LN2_HI: f64 = 6.931_471_803_691_238_16e-1;
-const LN2_LO: f64 = 1.908_214_929_270_587_70e-10;
+const LN2_HI: f64 = 6.931_471_803_691_238e-1;
+const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
 const LN2: f64 = core::f64::consts::LN_2;
 const LOG2_E: f64 = core::f64::consts::LOG2_E;
 

@@ -186,6 +186,21 @@ impl Architecture {
         Ok(Self { layers, tensors, input_len: data.feature_len() as usize, classes: data.classes as usize })
     }
 
+    /// Floats a [`Workspace`] holds per sample: every activation, convolution patches and two
+    /// gradient buffers of the widest layer.
+    pub fn workspace_per_sample(&self) -> usize {
+        let mut total = self.input_len;
+        let mut widest = self.input_len;
+        for layer in &self.layers {
+            total += layer.output_len();
+            widest = widest.max(layer.output_len());
+            if let Layer::Conv2d { geometry, .. } = layer {
+                total += 2 * geometry.out_height * geometry.out_width * geometry.patch_len();
+            }
+        }
+        total + 2 * widest
+    }
+
     pub fn parameter_count(&self) -> usize {
         self.tensors.iter().map(|t| t.len).sum()
     }
@@ -489,7 +504,7 @@ mod tests {
         model.layers.insert(4, LayerSpec::Dense { units: 6 });
         model.layers.insert(5, LayerSpec::Relu);
         let shape = DatasetShape { rows: 10, input_shape: vec![5, 4, 2], classes: 3 };
-        model.layers.last_mut().map(|l| *l = LayerSpec::Dense { units: 3 });
+        *model.layers.last_mut().unwrap() = LayerSpec::Dense { units: 3 };
         let arch = Architecture::plan(&model, &shape).unwrap();
         let exec = Exec::single_thread();
         let params = arch.initial_parameters(11);

@@ -20,6 +20,8 @@ pub mod limits {
     pub const MAX_KERNEL: u32 = 15;
     pub const MAX_PARAMETERS: usize = 50_000_000;
     pub const MAX_ACTIVATIONS_PER_SAMPLE: usize = 16_000_000;
+    /// Floats of activations, patches and gradients one batch may need (1 GiB).
+    pub const MAX_BATCH_WORKSPACE: u64 = 1 << 28;
     pub const MAX_EPOCHS: u32 = 100_000;
     pub const MAX_BATCH_SIZE: u32 = 65_536;
     pub const MAX_TOTAL_STEPS: u64 = 100_000_000;
@@ -242,6 +244,14 @@ impl TaskSpec {
             )));
         }
         let architecture = crate::model::Architecture::plan(&self.model, &shape)?;
+        let workspace = architecture.workspace_per_sample() as u64 * u64::from(self.batch_size);
+        if workspace > limits::MAX_BATCH_WORKSPACE {
+            return Err(SpecError::Invalid(format!(
+                "a batch of {} needs {workspace} floats of activations, more than the limit of {}; lower batch_size or the layer sizes",
+                self.batch_size,
+                limits::MAX_BATCH_WORKSPACE
+            )));
+        }
         let optimizer_state_len = optimizer_state_len(&self.optimizer, architecture.parameter_count());
         Ok(TrainingPlan {
             shape,
@@ -257,11 +267,10 @@ impl TaskSpec {
     }
 
     fn validate_preprocess(&self) -> Result<(), SpecError> {
-        if let Preprocess::Scale { factor } = self.preprocess {
-            if !factor.is_finite() || factor == 0.0 {
+        if let Preprocess::Scale { factor } = self.preprocess
+            && (!factor.is_finite() || factor == 0.0) {
                 return Err(SpecError::Invalid("preprocess.factor must be finite and non-zero".into()));
             }
-        }
         Ok(())
     }
 
@@ -422,6 +431,12 @@ mod tests {
         let mut value = example_value();
         value["epochs"] = 4_000_000_000u32.into();
         assert!(validate_value(value).unwrap_err().to_string().contains("epochs must be in"));
+
+        let mut value: serde_json::Value = serde_json::from_str(examples::DIGITS_CNN).unwrap();
+        value["model"]["layers"][0]["out_channels"] = 60000.into();
+        value["batch_size"] = 1000.into();
+        let message = validate_value(value).unwrap_err().to_string();
+        assert!(message.contains("floats of activations"), "{message}");
 
         let mut value = example_value();
         value["batch_size"] = 5000.into();

@@ -224,11 +224,10 @@ impl<'a> Verifier<'a> {
             checked.reasons.push(malformed(format!("{MANIFEST_FILE} lists {} files", manifest.files.len())));
             return checked;
         }
-        if let Some(commitment) = commitment {
-            if Sha256Hex::of(&manifest_bytes) != commitment.bundle_sha256 {
+        if let Some(commitment) = commitment
+            && Sha256Hex::of(&manifest_bytes) != commitment.bundle_sha256 {
                 checked.reasons.push(Rejection::CommitmentMismatch { field: "bundle_sha256".into() });
             }
-        }
         let mut entries = BTreeMap::new();
         for entry in &manifest.files {
             if !is_safe_relative_path(&entry.path) {
@@ -264,11 +263,10 @@ impl<'a> Verifier<'a> {
         };
 
         // Spec.
-        if let Some(bytes) = read_listed(SPEC_FILE, limits::MAX_SPEC_BYTES, &mut checked.reasons) {
-            if bytes != self.spec.canonical_json() {
+        if let Some(bytes) = read_listed(SPEC_FILE, limits::MAX_SPEC_BYTES, &mut checked.reasons)
+            && bytes != self.spec.canonical_json() {
                 checked.reasons.push(Rejection::SpecMismatch { detail: format!("{SPEC_FILE} differs from the order's spec") });
             }
-        }
 
         // Transcript: schedule and root.
         let Some(transcript_bytes) = read_listed(TRANSCRIPT_FILE, self.max_transcript_bytes(), &mut checked.reasons) else {
