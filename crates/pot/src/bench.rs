@@ -28,6 +28,8 @@ pub struct BenchReport {
 #[derive(Debug, Serialize)]
 pub struct ModelBench {
     pub name: String,
+    /// Epochs and checkpoint interval multiplied by this (same segment count, longer run).
+    pub scale: u32,
     pub parameters: usize,
     pub train_rows: u64,
     pub epochs: u32,
@@ -40,6 +42,8 @@ pub struct ModelBench {
     /// Median seconds of `train_bundle` (training, checkpoints, manifest, evaluation).
     pub train_bundle_seconds: f64,
     pub accuracy_ppm: u32,
+    /// Median seconds of the static checks alone (`check_bundle`, no replay).
+    pub check_seconds: f64,
     pub verify: Vec<VerifyCost>,
 }
 
@@ -48,8 +52,10 @@ pub struct VerifyCost {
     pub sampled_segments: usize,
     /// Median seconds of a full verification (all static checks and the replay).
     pub seconds: f64,
-    /// `seconds / train_bundle_seconds`.
-    pub fraction_of_training: f64,
+    /// `seconds / engine_seconds`: against the compute of training.
+    pub fraction_of_engine: f64,
+    /// `seconds / train_bundle_seconds`: against what the trainer actually spends.
+    pub fraction_of_train_bundle: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -74,14 +80,19 @@ fn challenge(trial: u64) -> [u8; 32] {
     derive_key("bench-challenge", &trial.to_le_bytes())
 }
 
-/// Measures one example model: training throughput, bundle training and verification for s = 1, 4, 16.
-pub fn bench_model(name: &str, spec: &TaskSpec, exec: &Exec, repeats: usize, work_dir: &Path) -> Result<ModelBench, PotError> {
+/// Measures one example model, its epochs and checkpoint interval multiplied by `scale`:
+/// training throughput, bundle training and verification for s = 1, 4, 16.
+pub fn bench_model(name: &str, spec: &TaskSpec, scale: u32, exec: &Exec, repeats: usize, work_dir: &Path) -> Result<ModelBench, PotError> {
+    let mut spec = spec.clone();
+    spec.epochs *= scale;
+    spec.checkpoint_interval *= scale;
+    let spec = &spec;
     let plan = spec.validate()?;
     let data = PreparedData::for_spec(spec, None)?;
     let mut engine_times = Vec::new();
     let mut bundle_times = Vec::new();
     let mut accuracy_ppm = 0;
-    let bundle_dir = work_dir.join(name);
+    let bundle_dir = work_dir.join(format!("{name}-x{scale}"));
     for _ in 0..repeats {
         let started = Instant::now();
         Trainer::new(spec, &plan, &data, exec)?.train(|_| Ok(()))?;
@@ -97,6 +108,16 @@ pub fn bench_model(name: &str, spec: &TaskSpec, exec: &Exec, repeats: usize, wor
     }
     let engine_seconds = median(engine_times);
     let train_bundle_seconds = median(bundle_times);
+    let verifier = Verifier::new(spec, &data, exec)?;
+    let check_seconds = median(
+        (0..repeats)
+            .map(|_| {
+                let started = Instant::now();
+                verifier.check_bundle(&bundle_dir, None);
+                started.elapsed().as_secs_f64()
+            })
+            .collect(),
+    );
     let mut verify = Vec::new();
     for sampled_segments in [1, 4, 16] {
         let mut times = Vec::new();
@@ -109,10 +130,16 @@ pub fn bench_model(name: &str, spec: &TaskSpec, exec: &Exec, repeats: usize, wor
             }
         }
         let seconds = median(times);
-        verify.push(VerifyCost { sampled_segments, seconds, fraction_of_training: seconds / train_bundle_seconds });
+        verify.push(VerifyCost {
+            sampled_segments,
+            seconds,
+            fraction_of_engine: seconds / engine_seconds,
+            fraction_of_train_bundle: seconds / train_bundle_seconds,
+        });
     }
     Ok(ModelBench {
         name: name.to_string(),
+        scale,
         parameters: plan.architecture.parameter_count(),
         train_rows: plan.train_rows,
         epochs: spec.epochs,
@@ -123,6 +150,7 @@ pub fn bench_model(name: &str, spec: &TaskSpec, exec: &Exec, repeats: usize, wor
         engine_samples_per_second: (plan.train_rows * u64::from(spec.epochs)) as f64 / engine_seconds,
         train_bundle_seconds,
         accuracy_ppm,
+        check_seconds,
         verify,
     })
 }

@@ -64,6 +64,9 @@ enum Command {
         /// Random challenges per cell of the detection table (0 skips it).
         #[arg(long, default_value_t = 200)]
         trials: usize,
+        /// Epoch and checkpoint-interval multipliers to run the examples at (same segment count).
+        #[arg(long, num_args = 1.., default_values_t = [1u32])]
+        scales: Vec<u32>,
         /// Scratch directory for bundles.
         #[arg(long, default_value = "target/pot-bench")]
         work_dir: PathBuf,
@@ -173,14 +176,16 @@ fn run(cli: Cli) -> Result<ExitCode, PotError> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench { threads, repeats, trials, work_dir } => {
+        Command::Bench { threads, repeats, trials, scales, work_dir } => {
             let exec = Exec::new(threads, None)?;
             let repeats = repeats.max(1);
             let mut models = Vec::new();
-            for (name, json) in examples::ALL {
-                let spec = TaskSpec::from_json(json.as_bytes())?;
-                tracing::info!(model = name, "benchmarking");
-                models.push(bench::bench_model(name, &spec, &exec, repeats, &work_dir)?);
+            for scale in scales {
+                for (name, json) in examples::ALL {
+                    let spec = TaskSpec::from_json(json.as_bytes())?;
+                    tracing::info!(model = name, scale, "benchmarking");
+                    models.push(bench::bench_model(name, &spec, scale, &exec, repeats, &work_dir)?);
+                }
             }
             let detection = if trials > 0 {
                 let iris = TaskSpec::from_json(examples::IRIS_SOFTMAX.as_bytes())?;

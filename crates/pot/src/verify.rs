@@ -1,18 +1,21 @@
 //! The verifier: from spec + bundle + challenge seed to a structured verdict.
 //!
-//! Checks, in order: the manifest (every file's size and sha256, sizes bounded by the spec
-//! before anything is read), the spec, the transcript's schedule and Merkle root, that each
-//! checkpoint file matches its leaf, that checkpoint 0 is init(seed), the final model, the
-//! evaluation accuracy, the on-chain commitment, and finally an exact replay of segments drawn
-//! from the challenge seed (the last segment always among them). A malformed or cheating bundle
-//! gives a rejection with reasons, never a panic or an unbounded allocation.
+//! Checks, in order: the manifest (the exact file set the transcript implies, each file present
+//! with the size the spec implies), the spec, the transcript's schedule and Merkle root, that
+//! checkpoint 0 is init(seed), the final model, the evaluation accuracy, the on-chain
+//! commitment, and finally an exact replay of segments drawn from the challenge seed (the last
+//! segment always among them). A file is read only when a check uses it, and then its sha256
+//! must match the manifest and, for a checkpoint, its content must match its leaf; so a
+//! validator needs only the manifest, spec, transcript, model and 2s checkpoint files. A
+//! malformed or cheating bundle gives a rejection with reasons, never a panic or an unbounded
+//! allocation.
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path};
 
 use serde::Serialize;
 
-use crate::bundle::{self, Manifest, MANIFEST_FILE, MODEL_FILE, SPEC_FILE, TRANSCRIPT_FILE};
+use crate::bundle::{self, Manifest, ManifestEntry, MANIFEST_FILE, MODEL_FILE, SPEC_FILE, TRANSCRIPT_FILE};
 use crate::chacha::{derive_key, CounterRng};
 use crate::commitment::Commitment;
 use crate::dataset::PreparedData;
@@ -148,6 +151,7 @@ impl Report {
 /// What the static checks established, ready for challenge replays.
 pub struct CheckedBundle {
     dir: std::path::PathBuf,
+    manifest: BTreeMap<String, ManifestEntry>,
     pub reasons: Vec<Rejection>,
     pub transcript: Option<Transcript>,
     pub accuracy: Option<AccuracyReport>,
@@ -193,6 +197,7 @@ impl<'a> Verifier<'a> {
     pub fn check_bundle(&self, dir: &Path, commitment: Option<&Commitment>) -> CheckedBundle {
         let mut checked = CheckedBundle {
             dir: dir.to_path_buf(),
+            manifest: BTreeMap::new(),
             reasons: Vec::new(),
             transcript: None,
             accuracy: None,
@@ -240,26 +245,8 @@ impl<'a> Verifier<'a> {
             }
         }
 
-        // Reads a listed file, bounded by what the spec allows for it, and checks the manifest.
-        let read_listed = |path: &str, max_bytes: u64, reasons: &mut Vec<Rejection>| -> Option<Vec<u8>> {
-            let Some(entry) = entries.get(path) else {
-                reasons.push(malformed(format!("{path} is missing from the manifest")));
-                return None;
-            };
-            match bundle::read_file_bounded(&dir.join(path), max_bytes) {
-                Err(e) => {
-                    reasons.push(malformed(format!("{path}: {e}")));
-                    None
-                }
-                Ok(bytes) if bytes.len() as u64 != entry.bytes || Sha256Hex::of(&bytes) != entry.sha256 => {
-                    reasons.push(Rejection::ManifestMismatch {
-                        path: path.to_string(),
-                        detail: format!("{} bytes on disk, manifest says {}; or a different sha256", bytes.len(), entry.bytes),
-                    });
-                    None
-                }
-                Ok(bytes) => Some(bytes),
-            }
+        let read_listed = |path: &str, max_bytes: u64, reasons: &mut Vec<Rejection>| {
+            read_listed_file(dir, entries.get(path).copied(), path, max_bytes).map_err(|r| reasons.push(r)).ok()
         };
 
         // Spec.
@@ -309,41 +296,55 @@ impl<'a> Verifier<'a> {
             });
         }
 
-        // Every listed file is one the transcript explains.
-        for path in entries.keys() {
-            let known = [SPEC_FILE, TRANSCRIPT_FILE, MODEL_FILE].contains(path)
-                || claimed_steps.iter().any(|&step| bundle::checkpoint_path(step) == *path);
-            if !known {
+        // The manifest lists exactly the files the transcript explains, each on disk with the
+        // listed size, checkpoints with exactly the size the spec's shapes imply. Contents are
+        // hashed when a check reads them.
+        let params_len = self.plan.architecture.parameter_count();
+        let checkpoint_paths: BTreeMap<String, u64> =
+            claimed_steps.iter().map(|&step| (bundle::checkpoint_path(step), step)).collect();
+        let mut checkpoints_ok = true;
+        for path in checkpoint_paths.keys() {
+            if !entries.contains_key(path.as_str()) {
+                checked.reasons.push(malformed(format!("{path} is missing from the manifest")));
+                checkpoints_ok = false;
+            }
+        }
+        for (path, entry) in &entries {
+            let expected_bytes = if checkpoint_paths.contains_key(*path) {
+                Some(self.expected_checkpoint_bytes())
+            } else if *path == MODEL_FILE {
+                Some(bundle::model_file_bytes(params_len))
+            } else if [SPEC_FILE, TRANSCRIPT_FILE].contains(path) {
+                None
+            } else {
                 checked.reasons.push(malformed(format!("unexpected file {path} in the manifest")));
+                continue;
+            };
+            if let Some(expected) = expected_bytes.filter(|&expected| expected != entry.bytes) {
+                checked.reasons.push(malformed(format!(
+                    "{path}: the manifest lists {} bytes, the spec's shapes give {expected}",
+                    entry.bytes
+                )));
+                checkpoints_ok &= !checkpoint_paths.contains_key(*path);
+                continue;
+            }
+            match std::fs::metadata(dir.join(path)) {
+                Ok(metadata) if metadata.is_file() && metadata.len() == entry.bytes => {}
+                Ok(metadata) => {
+                    checked.reasons.push(Rejection::ManifestMismatch {
+                        path: path.to_string(),
+                        detail: format!("{} bytes on disk, the manifest lists {}", metadata.len(), entry.bytes),
+                    });
+                    checkpoints_ok &= !checkpoint_paths.contains_key(*path);
+                }
+                Err(e) => {
+                    checked.reasons.push(malformed(format!("{path}: cannot open: {e}")));
+                    checkpoints_ok &= !checkpoint_paths.contains_key(*path);
+                }
             }
         }
 
-        // Checkpoint files against their leaves; checkpoint 0 against init(seed).
-        let params_len = self.plan.architecture.parameter_count();
-        let state_len = self.plan.optimizer_state_len;
-        let mut checkpoints_ok = true;
-        for leaf in transcript.leaves.iter().take(limits::MAX_CHECKPOINTS as usize) {
-            let path = bundle::checkpoint_path(leaf.step);
-            let Some(bytes) = read_listed(&path, self.expected_checkpoint_bytes(), &mut checked.reasons) else {
-                checkpoints_ok = false;
-                continue;
-            };
-            match bundle::decode_checkpoint(&bytes, params_len, state_len) {
-                Err(e) => {
-                    checked.reasons.push(malformed(format!("{path}: {e}")));
-                    checkpoints_ok = false;
-                }
-                Ok(checkpoint) => {
-                    if checkpoint.step != leaf.step
-                        || tensor_hash(&checkpoint.params) != leaf.params_sha256
-                        || tensor_hash(&checkpoint.optimizer_state) != leaf.optimizer_sha256
-                    {
-                        checked.reasons.push(Rejection::CheckpointLeafMismatch { step: leaf.step });
-                        checkpoints_ok = false;
-                    }
-                }
-            }
-        }
+        // Checkpoint 0 against init(seed), by its leaf.
         let init = Trainer::new(self.spec, &self.plan, self.data, self.exec)
             .expect("checked in Verifier::new")
             .initial_checkpoint();
@@ -392,6 +393,7 @@ impl<'a> Verifier<'a> {
         }
         checked.replayable = schedule_ok && checkpoints_ok;
         checked.transcript = Some(transcript);
+        checked.manifest = entries.into_iter().map(|(path, entry)| (path.to_string(), entry.clone())).collect();
         checked
     }
 
@@ -404,7 +406,7 @@ impl<'a> Verifier<'a> {
         if let (true, Some(transcript)) = (checked.replayable, &checked.transcript) {
             let mut trainer = Trainer::new(self.spec, &self.plan, self.data, self.exec).expect("checked in Verifier::new");
             for &segment in &sampled {
-                match self.replay_segment(&checked.dir, transcript, segment, &mut trainer) {
+                match self.replay_segment(checked, transcript, segment, &mut trainer) {
                     Ok(report) => {
                         if !(report.params_match && report.optimizer_match && report.loss_match) {
                             reasons.push(Rejection::SegmentReplayMismatch {
@@ -434,24 +436,26 @@ impl<'a> Verifier<'a> {
         }
     }
 
-    fn load_checkpoint(&self, dir: &Path, transcript: &Transcript, index: usize) -> Result<Checkpoint, Rejection> {
+    /// Reads checkpoint `index` (sha256 against the manifest, shapes, content against its leaf).
+    fn load_checkpoint(&self, checked: &CheckedBundle, transcript: &Transcript, index: usize) -> Result<Checkpoint, Rejection> {
         let leaf = &transcript.leaves[index];
         let path = bundle::checkpoint_path(leaf.step);
-        let bytes = bundle::read_file_bounded(&dir.join(&path), self.expected_checkpoint_bytes())
-            .map_err(|e| Rejection::MalformedBundle { detail: format!("{path}: {e}") })?;
+        let bytes = read_listed_file(&checked.dir, checked.manifest.get(&path), &path, self.expected_checkpoint_bytes())?;
         let mut checkpoint = bundle::decode_checkpoint(&bytes, self.plan.architecture.parameter_count(), self.plan.optimizer_state_len)
             .map_err(|e| Rejection::MalformedBundle { detail: format!("{path}: {e}") })?;
-        // The file may have changed since the static checks; the leaf is what was committed.
-        if tensor_hash(&checkpoint.params) != leaf.params_sha256 || tensor_hash(&checkpoint.optimizer_state) != leaf.optimizer_sha256 {
+        if checkpoint.step != leaf.step
+            || tensor_hash(&checkpoint.params) != leaf.params_sha256
+            || tensor_hash(&checkpoint.optimizer_state) != leaf.optimizer_sha256
+        {
             return Err(Rejection::CheckpointLeafMismatch { step: leaf.step });
         }
         checkpoint.loss = leaf.loss;
         Ok(checkpoint)
     }
 
-    fn replay_segment(&self, dir: &Path, transcript: &Transcript, segment: usize, trainer: &mut Trainer) -> Result<SegmentReport, Rejection> {
-        let start = self.load_checkpoint(dir, transcript, segment)?;
-        let committed = self.load_checkpoint(dir, transcript, segment + 1)?;
+    fn replay_segment(&self, checked: &CheckedBundle, transcript: &Transcript, segment: usize, trainer: &mut Trainer) -> Result<SegmentReport, Rejection> {
+        let start = self.load_checkpoint(checked, transcript, segment)?;
+        let committed = self.load_checkpoint(checked, transcript, segment + 1)?;
         let mut replayed = start.clone();
         if let Err(e) = trainer.run_until(&mut replayed, committed.step) {
             // A start that makes honest training diverge cannot have produced a finite end.
@@ -481,6 +485,20 @@ impl<'a> Verifier<'a> {
             distances: distances(&self.plan, &start.params, &replayed.params, &committed.params),
         })
     }
+}
+
+/// Reads a file the manifest lists, at most `max_bytes`, and checks its size and sha256.
+fn read_listed_file(dir: &Path, entry: Option<&ManifestEntry>, path: &str, max_bytes: u64) -> Result<Vec<u8>, Rejection> {
+    let entry = entry.ok_or_else(|| Rejection::MalformedBundle { detail: format!("{path} is missing from the manifest") })?;
+    let bytes = bundle::read_file_bounded(&dir.join(path), max_bytes)
+        .map_err(|e| Rejection::MalformedBundle { detail: format!("{path}: {e}") })?;
+    if bytes.len() as u64 != entry.bytes || Sha256Hex::of(&bytes) != entry.sha256 {
+        return Err(Rejection::ManifestMismatch {
+            path: path.to_string(),
+            detail: format!("{} bytes with sha256 {}, the manifest lists {} bytes with {}", bytes.len(), Sha256Hex::of(&bytes), entry.bytes, entry.sha256),
+        });
+    }
+    Ok(bytes)
 }
 
 /// A manifest path must stay inside the bundle: relative, plain names, no `..`.

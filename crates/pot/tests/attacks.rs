@@ -80,6 +80,10 @@ attack_tests! {
     cnn_accuracy_inflated: "digits-cnn", AccuracyInflated;
 }
 
+fn verifier_segments(spec: &matrixai_pot::TaskSpec) -> usize {
+    spec.validate().unwrap().segment_count()
+}
+
 /// Replay catches a forged segment only when sampled: the measured rejection rate over many
 /// challenges follows 1 - C(N-1-m, s-1) / C(N-1, s-1), and sampling s = 1 (the honest last
 /// segment alone) never catches it.
@@ -89,7 +93,8 @@ fn detection_rate_follows_the_sampling_formula() {
     let exec = exec();
     let dir = tempfile::tempdir().unwrap();
     let bundle = dir.path().join("bundle");
-    let forged: Vec<usize> = (0..99).step_by(10).collect(); // 10 of 100 segments
+    let segments = verifier_segments(&ex.spec);
+    let forged: Vec<usize> = (0..segments - 1).step_by(10).collect(); // 10% of the segments
     attacks::forge_segments(&ex.spec, &ex.data, &exec, &forged, &bundle).unwrap();
     let verifier = Verifier::new(&ex.spec, &ex.data, &exec).unwrap();
     let checked = verifier.check_bundle(&bundle, None);
@@ -107,7 +112,7 @@ fn detection_rate_follows_the_sampling_formula() {
             })
             .count();
         let measured = rejected as f64 / trials as f64;
-        let predicted = matrixai_pot::verify::detection_probability(100, forged.len(), sampled);
+        let predicted = matrixai_pot::verify::detection_probability(segments, forged.len(), sampled);
         let sigma = (predicted * (1.0 - predicted) / trials as f64).sqrt();
         assert!((measured - predicted).abs() <= 5.0 * sigma + 1e-9, "s = {sampled}: measured {measured}, predicted {predicted}");
         if sampled == 1 {

@@ -23,7 +23,7 @@ fn train_inspect_verify_and_reject() {
     assert!(inspect.status.success());
     let summary: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
     assert_eq!(summary["root"], commitment["root"]);
-    assert_eq!(summary["checkpoints"], 101);
+    assert_eq!(summary["checkpoints"], 201);
 
     let inspect_spec = Command::new(BIN).args(["inspect", SPEC]).output().unwrap();
     let plan: serde_json::Value = serde_json::from_slice(&inspect_spec.stdout).unwrap();

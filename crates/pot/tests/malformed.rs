@@ -47,8 +47,9 @@ fn assert_rejected(report: &Report, code: &str, detail: &str) {
     assert!(found, "expected {code} mentioning {detail:?}, got {:?}", report.reasons);
 }
 
+/// The last checkpoint: the end of the last segment, which every verification replays.
 fn some_checkpoint() -> String {
-    bundle::checkpoint_path(60)
+    bundle::checkpoint_path(600)
 }
 
 #[test]
@@ -71,7 +72,7 @@ fn truncated_checkpoint_against_the_manifest() {
     let path = bundle.join(some_checkpoint());
     let bytes = fs::read(&path).unwrap();
     fs::write(&path, &bytes[..bytes.len() - 3]).unwrap();
-    assert_rejected(&verify(&bundle), "manifest_mismatch", "checkpoints/step-0000000060.ckpt");
+    assert_rejected(&verify(&bundle), "manifest_mismatch", "checkpoints/step-0000000600.ckpt");
 }
 
 #[test]
@@ -81,7 +82,7 @@ fn truncated_checkpoint_with_a_resealed_manifest() {
     let bytes = fs::read(&path).unwrap();
     fs::write(&path, &bytes[..bytes.len() - 4]).unwrap();
     reseal(&bundle, &some_checkpoint(), None);
-    assert_rejected(&verify(&bundle), "malformed_bundle", "expected");
+    assert_rejected(&verify(&bundle), "malformed_bundle", "the spec's shapes give");
 }
 
 #[test]
@@ -104,9 +105,12 @@ fn huge_files_are_refused_before_reading() {
     // Sparse files: the size says 8 GiB, the disk holds almost nothing.
     fs::File::options().write(true).open(bundle.join("model.bin")).unwrap().set_len(8 << 30).unwrap();
     reseal(&bundle, "model.bin", Some(8 << 30));
-    fs::File::options().write(true).open(bundle.join("transcript.json")).unwrap().set_len(1 << 30).unwrap();
-    let report = verify(&bundle);
-    assert_rejected(&report, "malformed_bundle", "more than the");
+    assert_rejected(&verify(&bundle), "malformed_bundle", "model.bin: the manifest lists 8589934592 bytes, the spec's shapes give");
+
+    let (_dir1, bundle1) = honest_bundle();
+    fs::File::options().write(true).open(bundle1.join("transcript.json")).unwrap().set_len(1 << 30).unwrap();
+    reseal(&bundle1, "transcript.json", Some(1 << 30));
+    assert_rejected(&verify(&bundle1), "malformed_bundle", "transcript.json: 1073741824 bytes, more than the");
 
     let (_dir2, bundle2) = honest_bundle();
     fs::File::options().write(true).open(bundle2.join(MANIFEST_FILE)).unwrap().set_len(4 << 30).unwrap();
@@ -148,7 +152,7 @@ fn flipped_bit_in_a_checkpoint_breaks_its_leaf() {
     bytes[40] ^= 1;
     fs::write(&path, &bytes).unwrap();
     reseal(&bundle, &some_checkpoint(), None);
-    assert_rejected(&verify(&bundle), "checkpoint_leaf_mismatch", "60");
+    assert_rejected(&verify(&bundle), "checkpoint_leaf_mismatch", "600");
 }
 
 #[test]
