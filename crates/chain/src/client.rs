@@ -64,7 +64,9 @@ impl ChainClient {
             )));
         }
         if options.attempts == 0 {
-            return Err(ChainError::InvalidInput("ConnectOptions::attempts must be at least 1".into()));
+            return Err(ChainError::InvalidInput(
+                "ConnectOptions::attempts must be at least 1".into(),
+            ));
         }
         let mut backoff = options.first_backoff;
         let mut attempt = 1;
@@ -73,10 +75,19 @@ impl ChainClient {
                 Ok((api, rpc)) => {
                     tracing::debug!(url, attempt, "connected to the MatrixAI node");
                     let legacy = LegacyRpcMethods::new(rpc.clone());
-                    return Ok(Self { api, rpc, legacy, finality_timeout: options.finality_timeout });
+                    return Ok(Self {
+                        api,
+                        rpc,
+                        legacy,
+                        finality_timeout: options.finality_timeout,
+                    });
                 }
                 Err(reason) if attempt >= options.attempts => {
-                    return Err(ChainError::Connect { url: url.to_string(), attempts: attempt, reason });
+                    return Err(ChainError::Connect {
+                        url: url.to_string(),
+                        attempts: attempt,
+                        reason,
+                    });
                 }
                 Err(reason) => {
                     tracing::warn!(url, attempt, %reason, retry_in = ?backoff, "cannot reach the MatrixAI node yet");
@@ -89,7 +100,9 @@ impl ChainClient {
     }
 
     async fn connect_once(url: &str) -> Result<(OnlineClient<MatrixAiConfig>, RpcClient), String> {
-        let rpc = RpcClient::from_insecure_url(url).await.map_err(|e| e.to_string())?;
+        let rpc = RpcClient::from_insecure_url(url)
+            .await
+            .map_err(|e| e.to_string())?;
         let api = OnlineClient::from_rpc_client_with_config(MatrixAiConfig::default(), rpc.clone())
             .await
             .map_err(|e| e.to_string())?;
@@ -136,15 +149,16 @@ impl ChainClient {
                 after: self.finality_timeout,
             })?
             .map_err(|error| match error {
-                TransactionProgressError::TransactionStatusError(status) => {
-                    ChainError::Rejected { call: call_name.clone(), reason: status.to_string() }
-                }
+                TransactionProgressError::TransactionStatusError(status) => ChainError::Rejected {
+                    call: call_name.clone(),
+                    reason: status.to_string(),
+                },
                 other => other.into(),
             })?;
 
         let at_block = in_block.at().await?;
         let events = in_block.fetch_events().await?;
-        let fee_paid = events
+        let fee_paid: Balance = events
             .find::<runtime::transaction_payment::events::TransactionFeePaid>()
             .filter_map(Result::ok)
             .filter(|fee| fee.who == account)
@@ -153,8 +167,10 @@ impl ChainClient {
         let block_hash = in_block.block_hash();
         let block_number = at_block.block_number();
         if let Some(failed) = events.find_first::<runtime::system::events::ExtrinsicFailed>() {
-            let (failure, description) =
-                DispatchFailure::from_runtime_dispatch_error(&failed?.dispatch_error, at_block.metadata_ref());
+            let (failure, description) = DispatchFailure::from_runtime_dispatch_error(
+                &failed?.dispatch_error,
+                at_block.metadata_ref(),
+            );
             return Err(ChainError::Failed(Box::new(FailedCall {
                 call: call_name,
                 failure,
@@ -165,7 +181,13 @@ impl ChainClient {
             })));
         }
         tracing::debug!(call = %call_name, block_number, fee_paid, "finalized");
-        Ok(Finalized { call: call_name, block_hash, block_number, fee_paid, events })
+        Ok(Finalized {
+            call: call_name,
+            block_hash,
+            block_number,
+            fee_paid,
+            events,
+        })
     }
 
     /// Dispatches `call` as root through `Sudo.sudo`, signed by the sudo key.
@@ -176,7 +198,9 @@ impl ChainClient {
     where
         S: Signer<MatrixAiConfig>,
     {
-        let finalized = self.submit(&runtime::tx().sudo().sudo(call), sudo_key).await?;
+        let finalized = self
+            .submit(&runtime::tx().sudo().sudo(call), sudo_key)
+            .await?;
         let sudid = finalized.event::<runtime::sudo::events::Sudid>()?;
         if let Err(error) = &sudid.sudo_result {
             let at_block = self.api.at_block(finalized.block_hash).await?;
@@ -206,8 +230,11 @@ impl ChainClient {
 
     /// Waits until a block numbered `number` or higher is finalized and returns the number of
     /// the finalized block that reached it.
-    pub async fn wait_for_finalized_block(&self, number: u64, timeout: Duration) -> Result<u64, ChainError> {
-        use futures::StreamExt;
+    pub async fn wait_for_finalized_block(
+        &self,
+        number: u64,
+        timeout: Duration,
+    ) -> Result<u64, ChainError> {
         let wait = async {
             let mut blocks = self.api.stream_blocks().await?;
             while let Some(block) = blocks.next().await {
@@ -216,21 +243,31 @@ impl ChainClient {
                     return Ok(block.number());
                 }
             }
-            Err(ChainError::SubscriptionEnded("finalized blocks"))
+            Err::<u64, ChainError>(ChainError::SubscriptionEnded("finalized blocks"))
         };
         tokio::time::timeout(timeout, wait)
             .await
-            .map_err(|_| ChainError::Timeout { what: format!("block #{number} to be finalized"), after: timeout })?
+            .map_err(|_| ChainError::Timeout {
+                what: format!("block #{number} to be finalized"),
+                after: timeout,
+            })?
     }
 
     /// The hash of the finalized block numbered `number`, once it is finalized; `None` before.
     pub async fn finalized_block_hash(&self, number: u64) -> Result<Option<Hash>, ChainError> {
         let finalized_head = self.legacy.chain_get_finalized_head().await?;
-        let finalized_number = self.legacy.chain_get_header(Some(finalized_head)).await?.map(|header| header.number);
+        let finalized_number = self
+            .legacy
+            .chain_get_header(Some(finalized_head))
+            .await?
+            .map(|header| header.number);
         if finalized_number.is_none_or(|finalized| finalized < number) {
             return Ok(None);
         }
-        Ok(self.legacy.chain_get_block_hash(Some(NumberOrHex::Number(number))).await?)
+        Ok(self
+            .legacy
+            .chain_get_block_hash(Some(NumberOrHex::Number(number)))
+            .await?)
     }
 
     /// The number of peers the node is connected to.
@@ -242,12 +279,14 @@ impl ChainClient {
 /// The node refused the transaction outright, or something else went wrong submitting it.
 fn rejected_or_other(call: &str, error: ExtrinsicError) -> ChainError {
     match error {
-        ExtrinsicError::ErrorSubmittingTransaction(reason) => {
-            ChainError::Rejected { call: call.to_string(), reason: reason.to_string() }
-        }
-        ExtrinsicError::TransactionStatusError(reason) => {
-            ChainError::Rejected { call: call.to_string(), reason: reason.to_string() }
-        }
+        ExtrinsicError::ErrorSubmittingTransaction(reason) => ChainError::Rejected {
+            call: call.to_string(),
+            reason: reason.to_string(),
+        },
+        ExtrinsicError::TransactionStatusError(reason) => ChainError::Rejected {
+            call: call.to_string(),
+            reason: reason.to_string(),
+        },
         other => other.into(),
     }
 }
@@ -275,7 +314,10 @@ impl Finalized {
     pub fn event<E: DecodeAsEvent>(&self) -> Result<E, ChainError> {
         match self.events.find_first::<E>() {
             Some(event) => Ok(event?),
-            None => Err(ChainError::MissingEvent { call: self.call.clone(), event: std::any::type_name::<E>() }),
+            None => Err(ChainError::MissingEvent {
+                call: self.call.clone(),
+                event: std::any::type_name::<E>(),
+            }),
         }
     }
 }
@@ -321,37 +363,112 @@ impl StateView {
 
     /// The balance of `who`; all zero for an account that does not exist.
     pub async fn balance(&self, who: &AccountId) -> Result<AccountBalance, ChainError> {
-        let entry = self.at.storage().try_fetch(runtime::storage().system().account(), (who.clone(),)).await?;
-        let Some(entry) = entry else { return Ok(AccountBalance::default()) };
+        let entry = self
+            .at
+            .storage()
+            .try_fetch(runtime::storage().system().account(), (who.clone(),))
+            .await?;
+        let Some(entry) = entry else {
+            return Ok(AccountBalance::default());
+        };
         let data = entry.decode()?.data;
-        Ok(AccountBalance { free: data.free, reserved: data.reserved, frozen: data.frozen })
+        Ok(AccountBalance {
+            free: data.free,
+            reserved: data.reserved,
+            frozen: data.frozen,
+        })
     }
 
     /// The registered machine with this id.
-    pub async fn machine(&self, id: crate::MachineId) -> Result<Option<crate::Machine>, ChainError> {
-        let entry = self.at.storage().try_fetch(runtime::storage().hashrate_market().machines(), (id,)).await?;
+    pub async fn machine(
+        &self,
+        id: crate::MachineId,
+    ) -> Result<Option<crate::Machine>, ChainError> {
+        let entry = self
+            .at
+            .storage()
+            .try_fetch(runtime::storage().hashrate_market().machines(), (id,))
+            .await?;
         Ok(entry.map(|entry| entry.decode()).transpose()?)
     }
 
     /// The order with this id.
     pub async fn order(&self, id: crate::OrderId) -> Result<Option<crate::Order>, ChainError> {
-        let entry = self.at.storage().try_fetch(runtime::storage().hashrate_market().orders(), (id,)).await?;
+        let entry = self
+            .at
+            .storage()
+            .try_fetch(runtime::storage().hashrate_market().orders(), (id,))
+            .await?;
         Ok(entry.map(|entry| entry.decode()).transpose()?)
     }
 
     /// The accounts authorised to judge Proofs of Training.
     pub async fn validators(&self) -> Result<Vec<AccountId>, ChainError> {
-        let validators = self.at.storage().fetch(runtime::storage().hashrate_market().validators(), ()).await?;
+        let validators = self
+            .at
+            .storage()
+            .fetch(runtime::storage().hashrate_market().validators(), ())
+            .await?;
         Ok(validators.decode()?.0)
     }
 
     /// The faucet's pot: pays claims and receives every transaction fee.
     pub fn faucet_pot(&self) -> Result<AccountId, ChainError> {
-        let pallet_id = self.at.constants().entry(runtime::constants().faucet().pallet_id())?;
+        let pallet_id = self
+            .at
+            .constants()
+            .entry(runtime::constants().faucet().pallet_id())?;
         // `PalletId::into_account_truncating`: "modl", the 8-byte id, zero padding.
         let mut account = [0u8; 32];
         account[..4].copy_from_slice(b"modl");
         account[4..12].copy_from_slice(&pallet_id.0);
         Ok(AccountId::from(account))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn only_websocket_urls_are_accepted() {
+        let error = ChainClient::connect("http://127.0.0.1:9944")
+            .await
+            .err()
+            .expect("an http URL");
+        assert!(matches!(error, ChainError::InvalidInput(_)), "{error}");
+    }
+
+    #[tokio::test]
+    async fn connecting_to_nothing_gives_up_after_the_attempts() {
+        // A port nothing listens on: bind one, then free it.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let options = ConnectOptions {
+            attempts: 3,
+            first_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(20),
+            ..ConnectOptions::default()
+        };
+        let error = ChainClient::connect_with(&format!("ws://127.0.0.1:{port}"), options)
+            .await
+            .err()
+            .expect("no node");
+        assert!(
+            matches!(error, ChainError::Connect { attempts: 3, .. }),
+            "{error}"
+        );
+        let zero = ConnectOptions {
+            attempts: 0,
+            ..ConnectOptions::default()
+        };
+        let error = ChainClient::connect_with("ws://127.0.0.1:9944", zero)
+            .await
+            .err()
+            .expect("zero attempts");
+        assert!(matches!(error, ChainError::InvalidInput(_)), "{error}");
     }
 }

@@ -32,7 +32,11 @@ pub enum ChainError {
         "cannot connect to the MatrixAI node at {url} after {attempts} attempt(s): {reason}; \
          check that matrixai-node runs there with its RPC port open (scripts/run.sh starts a dev node)"
     )]
-    Connect { url: String, attempts: u32, reason: String },
+    Connect {
+        url: String,
+        attempts: u32,
+        reason: String,
+    },
 
     /// The call was included in a finalized block but the runtime refused it. The signer paid
     /// `fee_paid` all the same.
@@ -54,7 +58,9 @@ pub enum ChainError {
 
     /// A call succeeded but did not emit an event that it always emits; the node runs a
     /// different runtime than the one this client was generated from.
-    #[error("{call} succeeded without emitting {event}; is the node's runtime the one in artifacts/metadata.scale?")]
+    #[error(
+        "{call} succeeded without emitting {event}; is the node's runtime the one in artifacts/metadata.scale?"
+    )]
     MissingEvent { call: String, event: &'static str },
 
     /// The node's runtime does not match `artifacts/metadata.scale`.
@@ -125,7 +131,11 @@ pub struct FailedCall {
 }
 
 fn explanation(description: &str) -> String {
-    if description.is_empty() { String::new() } else { format!(" ({description})") }
+    if description.is_empty() {
+        String::new()
+    } else {
+        format!(" ({description})")
+    }
 }
 
 /// Why the runtime refused a call: the failing pallet's error, decoded into its generated type.
@@ -156,7 +166,9 @@ impl DispatchFailure {
         metadata: &Metadata,
     ) -> (Self, String) {
         match error {
-            subxt::error::DispatchError::Module(module) => Self::from_module_error(module.bytes(), metadata),
+            subxt::error::DispatchError::Module(module) => {
+                Self::from_module_error(module.bytes(), metadata)
+            }
             other => (DispatchFailure::Runtime(other.to_string()), String::new()),
         }
     }
@@ -173,7 +185,10 @@ impl DispatchFailure {
                 let [e0, e1, e2, e3] = module.error;
                 Self::from_module_error([module.index, e0, e1, e2, e3], metadata)
             }
-            other => (DispatchFailure::Runtime(format!("{other:?}")), String::new()),
+            other => (
+                DispatchFailure::Runtime(format!("{other:?}")),
+                String::new(),
+            ),
         }
     }
 
@@ -185,10 +200,15 @@ impl DispatchFailure {
             (
                 pallet.name().to_string(),
                 variant.map(|v| v.name.clone()),
-                variant.map(|v| v.docs.join(" ").trim().to_string()).unwrap_or_default(),
+                variant
+                    .map(|v| v.docs.join(" ").trim().to_string())
+                    .unwrap_or_default(),
             )
         });
-        let description = names.as_ref().map(|(_, _, docs)| docs.clone()).unwrap_or_default();
+        let description = names
+            .as_ref()
+            .map(|(_, _, docs)| docs.clone())
+            .unwrap_or_default();
         let decoded = runtime::Error::decode_as_type(
             &mut &bytes[..],
             metadata.outer_enums().error_enum_ty(),
@@ -202,7 +222,10 @@ impl DispatchFailure {
             Ok(runtime::Error::System(error)) => DispatchFailure::System(error),
             _ => match names {
                 Some((pallet, Some(error), _)) => DispatchFailure::OtherPallet { pallet, error },
-                Some((pallet, None, _)) => DispatchFailure::OtherPallet { pallet, error: format!("error #{error_index}") },
+                Some((pallet, None, _)) => DispatchFailure::OtherPallet {
+                    pallet,
+                    error: format!("error #{error_index}"),
+                },
                 None => DispatchFailure::Runtime(format!(
                     "unknown module error {bytes:?} (pallet #{pallet_index} is not in the node's metadata)"
                 )),

@@ -42,7 +42,8 @@ impl ChainClient {
     /// cannot be fetched or decoded.
     pub async fn market_events(
         &self,
-    ) -> Result<impl Stream<Item = Result<MarketEvent, ChainError>> + Send + 'static, ChainError> {
+    ) -> Result<impl Stream<Item = Result<MarketEvent, ChainError>> + Send + 'static, ChainError>
+    {
         let blocks = self.api().stream_blocks().await?;
         let per_block = blocks.then(|block| async move {
             let block = block?;
@@ -78,7 +79,8 @@ fn market_events_in(
         if event.pallet_name() != "HashrateMarket" {
             continue;
         }
-        let runtime::Event::HashrateMarket(market_event) = event.decode_as::<runtime::Event>()? else {
+        let runtime::Event::HashrateMarket(market_event) = event.decode_as::<runtime::Event>()?
+        else {
             continue;
         };
         let extrinsic_index = match event.phase() {

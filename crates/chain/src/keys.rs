@@ -36,10 +36,37 @@ pub fn from_uri(uri: &str) -> Result<Keypair, ChainError> {
             "not a secret URI ({error}); expected a mnemonic or 0x-prefixed seed, optionally followed by //junctions"
         ))
     })?;
-    Keypair::from_uri(&secret).map_err(|error| ChainError::InvalidInput(format!("cannot derive a key from the secret URI: {error}")))
+    Keypair::from_uri(&secret).map_err(|error| {
+        ChainError::InvalidInput(format!("cannot derive a key from the secret URI: {error}"))
+    })
 }
 
 /// The account that `keypair` signs for.
 pub fn account_id(keypair: &Keypair) -> AccountId {
     keypair.public_key().to_account_id()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dev_keys_are_the_well_known_accounts() {
+        let alice = "d43593c715fdd31c61141abd04a99fd6822c8558854ccde39a5684e7a56da27d";
+        let dave = "306721211d5404bd9da88e0204360a1a9ab8b87c66c1bc2fcdd37f3c2222cc20";
+        assert_eq!(hex::encode(account_id(&dev_sudo()).0), alice);
+        assert_eq!(hex::encode(account_id(&dev_validator()).0), dave);
+        assert_eq!(
+            account_id(&from_uri("//Alice").unwrap()),
+            account_id(&dev::alice())
+        );
+    }
+
+    #[test]
+    fn a_bad_secret_uri_is_invalid_input() {
+        let error = from_uri("not a mnemonic at all")
+            .err()
+            .expect("an invalid phrase");
+        assert!(matches!(error, ChainError::InvalidInput(_)), "{error}");
+    }
 }

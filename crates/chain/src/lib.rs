@@ -59,9 +59,11 @@ pub type MachineId = [u8; 16];
 /// Client-chosen id of an order: a UUID's 16 bytes.
 pub type OrderId = [u8; 16];
 /// A registered machine as stored on chain.
-pub type Machine = runtime::runtime_types::pallet_hashrate_market::types::Machine<AccountId, Balance>;
+pub type Machine =
+    runtime::runtime_types::pallet_hashrate_market::types::Machine<AccountId, Balance>;
 /// An order as stored on chain.
-pub type Order = runtime::runtime_types::pallet_hashrate_market::types::Order<AccountId, Balance, u32>;
+pub type Order =
+    runtime::runtime_types::pallet_hashrate_market::types::Order<AccountId, Balance, u32>;
 /// Where an order is in its life.
 pub type OrderStatus = runtime::runtime_types::pallet_hashrate_market::types::OrderStatus;
 /// A validator's verdict on a Proof of Training.

@@ -42,17 +42,38 @@ pub enum NodeError {
     )]
     BinaryMissing(PathBuf),
     #[error("cannot start {}: {source}", path.display())]
-    Spawn { path: PathBuf, source: std::io::Error },
+    Spawn {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot create a base path for the node: {0}")]
     BasePath(std::io::Error),
-    #[error("matrixai-node ({name}) exited ({status}) before opening its RPC server; its log ends with:\n{log}")]
-    Exited { name: String, status: String, log: String },
+    #[error(
+        "matrixai-node ({name}) exited ({status}) before opening its RPC server; its log ends with:\n{log}"
+    )]
+    Exited {
+        name: String,
+        status: String,
+        log: String,
+    },
     #[error("matrixai-node ({name}) did not {what} within {after:?}; its log ends with:\n{log}")]
-    Timeout { name: String, what: &'static str, after: Duration, log: String },
+    Timeout {
+        name: String,
+        what: &'static str,
+        after: Duration,
+        log: String,
+    },
     #[error("matrixai-node ({name}) listens on no loopback TCP address, only on {addresses:?}")]
-    NoLoopbackAddress { name: String, addresses: Vec<String> },
+    NoLoopbackAddress {
+        name: String,
+        addresses: Vec<String>,
+    },
     #[error("matrixai-node ({name}): {source}; its log ends with:\n{log}")]
-    Chain { name: String, source: ChainError, log: String },
+    Chain {
+        name: String,
+        source: ChainError,
+        log: String,
+    },
 }
 
 /// The path of the `matrixai-node` binary the tests run (see the module docs).
@@ -68,7 +89,11 @@ pub fn node_binary() -> Result<PathBuf, NodeError> {
             .unwrap_or_else(|| PathBuf::from(".cache"));
         cache.join("matrixai/target-chain/release/matrixai-node")
     };
-    if path.is_file() { Ok(path) } else { Err(NodeError::BinaryMissing(path)) }
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(NodeError::BinaryMissing(path))
+    }
 }
 
 /// Which chain a [`TestNode`] runs and in which role.
@@ -82,7 +107,11 @@ pub struct NodeOptions {
 impl NodeOptions {
     /// `--dev`: the single-authority development chain (Alice authors and finalizes).
     pub fn dev() -> Self {
-        Self { name: "dev".into(), chain_args: vec!["--dev".into()], bootnodes: Vec::new() }
+        Self {
+            name: "dev".into(),
+            chain_args: vec!["--dev".into()],
+            bootnodes: Vec::new(),
+        }
     }
 
     /// `--chain local --<authority>`: one of the local testnet's authorities, `alice` or `bob`.
@@ -137,7 +166,12 @@ impl TestNode {
             .arg(base_path.path())
             .args(["--name", &format!("test-{}", options.name)])
             .args(["--rpc-port", "0", "--port", "0"])
-            .args(["--no-prometheus", "--no-telemetry", "--no-mdns", "--no-hardware-benchmarks"])
+            .args([
+                "--no-prometheus",
+                "--no-telemetry",
+                "--no-mdns",
+                "--no-hardware-benchmarks",
+            ])
             .arg("--disable-log-color");
         for bootnode in &options.bootnodes {
             command.args(["--bootnodes", bootnode]);
@@ -147,7 +181,10 @@ impl TestNode {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|source| NodeError::Spawn { path: binary.clone(), source })?;
+            .map_err(|source| NodeError::Spawn {
+                path: binary.clone(),
+                source,
+            })?;
 
         let log = Arc::new(Mutex::new(VecDeque::with_capacity(LOG_TAIL_LINES)));
         let (rpc_address_tx, rpc_address_rx) = tokio::sync::oneshot::channel();
@@ -156,7 +193,13 @@ impl TestNode {
         let reader_name = options.name.clone();
         std::thread::spawn(move || follow_log(stderr, &reader_name, &reader_log, rpc_address_tx));
 
-        let mut node = Self { name: options.name, rpc_url: String::new(), child, log, _base_path: base_path };
+        let mut node = Self {
+            name: options.name,
+            rpc_url: String::new(),
+            child,
+            log,
+            _base_path: base_path,
+        };
         match tokio::time::timeout(RPC_STARTUP_TIMEOUT, rpc_address_rx).await {
             Ok(Ok(address)) => {
                 node.rpc_url = format!("ws://{address}");
@@ -164,8 +207,16 @@ impl TestNode {
             }
             // The log ended without an RPC address: the process is exiting.
             Ok(Err(_)) => {
-                let status = node.child.wait().map(|status| status.to_string()).unwrap_or_else(|e| e.to_string());
-                Err(NodeError::Exited { name: node.name.clone(), status, log: node.log_tail() })
+                let status = node
+                    .child
+                    .wait()
+                    .map(|status| status.to_string())
+                    .unwrap_or_else(|e| e.to_string());
+                Err(NodeError::Exited {
+                    name: node.name.clone(),
+                    status,
+                    log: node.log_tail(),
+                })
             }
             Err(_) => Err(NodeError::Timeout {
                 name: node.name.clone(),
@@ -183,34 +234,62 @@ impl TestNode {
 
     /// A new client connected to this node.
     pub async fn client(&self) -> Result<ChainClient, NodeError> {
-        let options = ConnectOptions { attempts: 3, ..ConnectOptions::default() };
-        ChainClient::connect_with(&self.rpc_url, options).await.map_err(|source| self.chain_error(source))
+        let options = ConnectOptions {
+            attempts: 3,
+            ..ConnectOptions::default()
+        };
+        ChainClient::connect_with(&self.rpc_url, options)
+            .await
+            .map_err(|source| self.chain_error(source))
     }
 
     /// The node's loopback P2P address with its peer id, for other nodes' `--bootnodes`.
     pub async fn p2p_address(&self) -> Result<String, NodeError> {
         let client = self.client().await?;
+        let rpc_failed = |error: subxt::rpcs::Error| self.chain_error(error.into());
         let addresses: Vec<String> = client
             .rpc()
             .request("system_localListenAddresses", rpc_params![])
             .await
-            .map_err(|error| self.chain_error(error.into()))?;
-        addresses
-            .iter()
-            .find(|address| address.starts_with("/ip4/127.0.0.1/tcp/"))
-            .cloned()
-            .ok_or_else(|| NodeError::NoLoopbackAddress { name: self.name.clone(), addresses })
+            .map_err(rpc_failed)?;
+        let peer_id: String = client
+            .rpc()
+            .request("system_localPeerId", rpc_params![])
+            .await
+            .map_err(rpc_failed)?;
+        // A wildcard listener (0.0.0.0) is reachable on loopback too.
+        let loopback = addresses.iter().find_map(|address| {
+            let tcp = address
+                .strip_prefix("/ip4/127.0.0.1/tcp/")
+                .or_else(|| address.strip_prefix("/ip4/0.0.0.0/tcp/"))?;
+            let port = tcp.split('/').next()?;
+            Some(format!("/ip4/127.0.0.1/tcp/{port}/p2p/{peer_id}"))
+        });
+        loopback.ok_or_else(|| NodeError::NoLoopbackAddress {
+            name: self.name.clone(),
+            addresses,
+        })
     }
 
     /// The last lines the node logged.
     pub fn log_tail(&self) -> String {
-        let log = self.log.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        log.iter().map(String::as_str).collect::<Vec<_>>().join("\n")
+        let log = self
+            .log
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        log.iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     /// Wraps a client error with the node's name and log, for test failure messages.
     pub fn chain_error(&self, source: ChainError) -> NodeError {
-        NodeError::Chain { name: self.name.clone(), source, log: self.log_tail() }
+        NodeError::Chain {
+            name: self.name.clone(),
+            source,
+            log: self.log_tail(),
+        }
     }
 }
 
@@ -234,8 +313,15 @@ fn follow_log(
     for line in BufReader::new(stderr).lines() {
         let Ok(line) = line else { break };
         tracing::debug!(target: "matrixai_node", node = name, "{line}");
-        if let Some(address) = line.split_once("Running JSON-RPC server: addr=").map(|(_, rest)| rest) {
-            let first = address.split([',', ' ']).next().unwrap_or_default().to_string();
+        if let Some(address) = line
+            .split_once("Running JSON-RPC server: addr=")
+            .map(|(_, rest)| rest)
+        {
+            let first = address
+                .split([',', ' '])
+                .next()
+                .unwrap_or_default()
+                .to_string();
             if let Some(sender) = rpc_address.take() {
                 // The receiver is gone only when the start timed out.
                 let _ = sender.send(first);

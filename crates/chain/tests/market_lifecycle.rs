@@ -7,11 +7,13 @@
 //! Alice is sudo, Dave the validator.
 
 use futures::StreamExt;
-use matrixai_chain::runtime::hashrate_market::{Error as MarketError, Event as MarketEventKind, events};
+use matrixai_chain::runtime::hashrate_market::{
+    Error as MarketError, Event as MarketEventKind, events,
+};
 use matrixai_chain::testing::TestNode;
 use matrixai_chain::{
-    AccountBalance, AccountId, Balance, ChainClient, ChainError, DispatchFailure, Finalized, Hash, MarketEvent,
-    OrderStatus, UNIT, VERIFY_FAIL, VERIFY_PASS, Verdict, keys, runtime,
+    AccountBalance, AccountId, Balance, ChainClient, ChainError, DispatchFailure, Finalized, Hash,
+    MarketEvent, OrderStatus, UNIT, VERIFY_FAIL, VERIFY_PASS, Verdict, keys, runtime,
 };
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -23,8 +25,10 @@ const MACHINE_DEPOSIT: Balance = 100 * UNIT;
 
 const MACHINE_METADATA: &[u8] = br#"{"v":1,"cpu":"EPYC 9654","cores":96,"ram_gb":768,"gpus":[{"model":"H100","count":8,"memory_gb":80}],"region":"eu-west"}"#;
 const ORDER_METADATA: &[u8] = br#"{"v":1,"arch":"mlp-784-128-10","dataset":{"uri":"ipfs://bafy","sha256":"00"},"seed":7,"checkpoint_interval":50}"#;
-const RESULT_METADATA: &[u8] = br#"{"v":1,"model":"s3://models/o1.bin","sha256":"11","accuracy":0.97}"#;
-const PROOF: &[u8] = br#"{"v":1,"transcript_root":"22","final_model":"33","bundle":"s3://proofs/o1.tar"}"#;
+const RESULT_METADATA: &[u8] =
+    br#"{"v":1,"model":"s3://models/o1.bin","sha256":"11","accuracy":0.97}"#;
+const PROOF: &[u8] =
+    br#"{"v":1,"transcript_root":"22","final_model":"33","bundle":"s3://proofs/o1.tar"}"#;
 
 /// Expected balances of the accounts a test follows, checked against the chain after each step.
 struct Ledger {
@@ -34,13 +38,37 @@ struct Ledger {
 
 impl Ledger {
     /// Follows the faucet pot and the named accounts, checking they start as genesis made them.
-    async fn at_genesis(client: &ChainClient, accounts: &[(&'static str, AccountId, Balance)]) -> Self {
+    async fn at_genesis(
+        client: &ChainClient,
+        accounts: &[(&'static str, AccountId, Balance)],
+    ) -> Self {
         let state = client.finalized_state().await.expect("finalized state");
         let pot = state.faucet_pot().expect("the faucet pot account");
-        let mut ledger = Ledger { pot: pot.clone(), expected: BTreeMap::new() };
-        ledger.expected.insert(pot, ("faucet pot", AccountBalance { free: FAUCET_FUNDS, ..Default::default() }));
+        let mut ledger = Ledger {
+            pot: pot.clone(),
+            expected: BTreeMap::new(),
+        };
+        ledger.expected.insert(
+            pot,
+            (
+                "faucet pot",
+                AccountBalance {
+                    free: FAUCET_FUNDS,
+                    ..Default::default()
+                },
+            ),
+        );
         for (name, account, free) in accounts {
-            ledger.expected.insert(account.clone(), (name, AccountBalance { free: *free, ..Default::default() }));
+            ledger.expected.insert(
+                account.clone(),
+                (
+                    *name,
+                    AccountBalance {
+                        free: *free,
+                        ..Default::default()
+                    },
+                ),
+            );
         }
         ledger.check(client, state.block_hash(), "genesis").await;
         ledger
@@ -86,7 +114,10 @@ impl Ledger {
 
     /// Every followed account holds exactly what the ledger expects at `block`.
     async fn check(&self, client: &ChainClient, block: Hash, step: &str) {
-        let state = client.state_at(block).await.expect("state at the step's block");
+        let state = client
+            .state_at(block)
+            .await
+            .expect("state at the step's block");
         for (account, (name, expected)) in &self.expected {
             let actual = state.balance(account).await.expect("balance");
             assert_eq!(
@@ -101,12 +132,20 @@ impl Ledger {
 
 /// The later of the blocks that several concurrent calls landed in.
 fn latest(results: &[&Finalized]) -> Hash {
-    results.iter().max_by_key(|finalized| finalized.block_number).expect("at least one call").block_hash
+    results
+        .iter()
+        .max_by_key(|finalized| finalized.block_number)
+        .expect("at least one call")
+        .block_hash
 }
 
 /// The variant name of a market event, e.g. `OrderPlaced`.
 fn kind(event: &MarketEventKind) -> String {
-    format!("{event:?}").split([' ', '(', '{']).next().unwrap_or_default().to_string()
+    format!("{event:?}")
+        .split([' ', '(', '{'])
+        .next()
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// The market events each call emitted, as (block, event kind), in chain order.
@@ -115,22 +154,35 @@ fn market_events_of(calls: &[&Finalized]) -> Vec<(u64, String)> {
     for finalized in calls {
         for event in finalized.events().iter() {
             let event = event.expect("decodable event");
-            if let Ok(runtime::Event::HashrateMarket(market)) = event.decode_as::<runtime::Event>() {
+            if let Ok(runtime::Event::HashrateMarket(market)) = event.decode_as::<runtime::Event>()
+            {
                 emitted.push((finalized.block_number, event.index(), kind(&market)));
             }
         }
     }
     emitted.sort();
-    emitted.into_iter().map(|(block, _, kind)| (block, kind)).collect()
+    emitted
+        .into_iter()
+        .map(|(block, _, kind)| (block, kind))
+        .collect()
 }
 
-async fn collect_market_events(client: &ChainClient, count: usize) -> tokio::task::JoinHandle<Vec<MarketEvent>> {
+async fn collect_market_events(
+    client: &ChainClient,
+    count: usize,
+) -> tokio::task::JoinHandle<Vec<MarketEvent>> {
     let stream = client.market_events().await.expect("market event stream");
     tokio::spawn(async move {
         let mut stream = std::pin::pin!(stream);
         let mut seen = Vec::new();
         while seen.len() < count {
-            seen.push(stream.next().await.expect("the stream stays open").expect("decodable market event"));
+            seen.push(
+                stream
+                    .next()
+                    .await
+                    .expect("the stream stays open")
+                    .expect("decodable market event"),
+            );
         }
         seen
     })
@@ -141,11 +193,22 @@ async fn full_lifecycle_through_all_calls_with_exact_balances() {
     let node = TestNode::dev().await.expect("a dev node");
     let client = node.client().await.expect("a client");
 
-    let (sudo, seller, buyer, validator, outsider) =
-        (keys::dev_sudo(), keys::dev::bob(), keys::dev::charlie(), keys::dev_validator(), keys::dev::eve());
+    let (sudo, seller, buyer, validator, outsider) = (
+        keys::dev_sudo(),
+        keys::dev::bob(),
+        keys::dev::charlie(),
+        keys::dev_validator(),
+        keys::dev::eve(),
+    );
     let newcomer = keys::from_uri("//Newcomer").expect("a dev URI");
-    let [sudo_id, seller_id, buyer_id, validator_id, outsider_id, newcomer_id] =
-        [&sudo, &seller, &buyer, &validator, &outsider, &newcomer].map(keys::account_id);
+    let [
+        sudo_id,
+        seller_id,
+        buyer_id,
+        validator_id,
+        outsider_id,
+        newcomer_id,
+    ] = [&sudo, &seller, &buyer, &validator, &outsider, &newcomer].map(keys::account_id);
     let second_validator = keys::account_id(&keys::dev::ferdie());
     let mut ledger = Ledger::at_genesis(
         &client,
@@ -171,7 +234,10 @@ async fn full_lifecycle_through_all_calls_with_exact_balances() {
     // machine and the sudo key authorises a second validator.
     let (claim, added, validator_added) = tokio::try_join!(
         client.submit(&runtime::tx().faucet().claim(), &newcomer),
-        client.submit(&market.add_machine(machine, MACHINE_METADATA.to_vec()), &seller),
+        client.submit(
+            &market.add_machine(machine, MACHINE_METADATA.to_vec()),
+            &seller
+        ),
         client.sudo(
             runtime::Call::HashrateMarket(runtime::hashrate_market::Call::add_validator {
                 validator: second_validator.clone()
@@ -181,42 +247,97 @@ async fn full_lifecycle_through_all_calls_with_exact_balances() {
     )
     .expect("claim, add_machine and add_validator");
     assert_eq!(claim.fee_paid, 0, "an eligible claim is feeless");
-    let claimed = claim.event::<runtime::faucet::events::Claimed>().expect("Claimed");
-    assert_eq!((claimed.who.clone(), claimed.amount), (newcomer_id.clone(), CLAIM_AMOUNT));
+    let claimed = claim
+        .event::<runtime::faucet::events::Claimed>()
+        .expect("Claimed");
+    assert_eq!(
+        (claimed.who.clone(), claimed.amount),
+        (newcomer_id.clone(), CLAIM_AMOUNT)
+    );
     ledger.transfer_free(&pot, &newcomer_id, CLAIM_AMOUNT);
     let machine_added = added.event::<events::MachineAdded>().expect("MachineAdded");
     assert_eq!(
-        (machine_added.machine_id, machine_added.owner.clone(), machine_added.deposit),
+        (
+            machine_added.machine_id,
+            machine_added.owner.clone(),
+            machine_added.deposit
+        ),
         (machine, seller_id.clone(), MACHINE_DEPOSIT)
     );
     assert_eq!(machine_added.metadata.0, MACHINE_METADATA);
     ledger.paid_fee(&seller_id, &added);
     ledger.hold(&seller_id, MACHINE_DEPOSIT);
-    let added_validator = validator_added.event::<events::ValidatorAdded>().expect("ValidatorAdded");
+    let added_validator = validator_added
+        .event::<events::ValidatorAdded>()
+        .expect("ValidatorAdded");
     assert_eq!(added_validator.validator, second_validator);
     ledger.paid_fee(&sudo_id, &validator_added);
-    ledger.check(&client, latest(&[&claim, &added, &validator_added]), "claim, add_machine, add_validator").await;
-    let validators = client.finalized_state().await.expect("state").validators().await.expect("validators");
-    assert!(validators.contains(&validator_id) && validators.contains(&second_validator), "{validators:?}");
+    ledger
+        .check(
+            &client,
+            latest(&[&claim, &added, &validator_added]),
+            "claim, add_machine, add_validator",
+        )
+        .await;
+    let validators = client
+        .finalized_state()
+        .await
+        .expect("state")
+        .validators()
+        .await
+        .expect("validators");
+    assert!(
+        validators.contains(&validator_id) && validators.contains(&second_validator),
+        "{validators:?}"
+    );
 
     let offered = client
-        .submit(&market.make_offer(machine, price_per_hour, 10, 500), &seller)
+        .submit(
+            &market.make_offer(machine, price_per_hour, 10, 500),
+            &seller,
+        )
         .await
         .expect("make_offer");
     let offer_made = offered.event::<events::OfferMade>().expect("OfferMade");
-    assert_eq!((offer_made.offer.price_per_hour, offer_made.offer.max_duration_hours), (price_per_hour, 10));
+    assert_eq!(
+        (
+            offer_made.offer.price_per_hour,
+            offer_made.offer.max_duration_hours
+        ),
+        (price_per_hour, 10)
+    );
     ledger.paid_fee(&seller_id, &offered);
-    ledger.check(&client, offered.block_hash, "make_offer").await;
+    ledger
+        .check(&client, offered.block_hash, "make_offer")
+        .await;
 
     let placed = client
-        .submit(&market.place_order(order, seller_id.clone(), machine, 3, ORDER_METADATA.to_vec()), &buyer)
+        .submit(
+            &market.place_order(
+                order,
+                seller_id.clone(),
+                machine,
+                3,
+                ORDER_METADATA.to_vec(),
+            ),
+            &buyer,
+        )
         .await
         .expect("place_order");
     let order_placed = placed.event::<events::OrderPlaced>().expect("OrderPlaced");
-    assert_eq!((order_placed.total, order_placed.price_per_hour, order_placed.duration_hours), (6 * UNIT, price_per_hour, 3));
+    assert_eq!(
+        (
+            order_placed.total,
+            order_placed.price_per_hour,
+            order_placed.duration_hours
+        ),
+        (6 * UNIT, price_per_hour, 3)
+    );
     ledger.paid_fee(&buyer_id, &placed);
     ledger.hold(&buyer_id, 6 * UNIT);
-    ledger.check(&client, placed.block_hash, "place_order").await;
+    ledger
+        .check(&client, placed.block_hash, "place_order")
+        .await;
 
     // The buyer extends the order while an outsider tries to judge it: a typed pallet error,
     // and the outsider still pays the fee.
@@ -225,61 +346,150 @@ async fn full_lifecycle_through_all_calls_with_exact_balances() {
         client.submit(&market.verify_pot(order, VERIFY_PASS), &outsider),
     );
     let renewed = renewed.expect("renew_order");
-    let order_renewed = renewed.event::<events::OrderRenewed>().expect("OrderRenewed");
-    assert_eq!((order_renewed.extra_amount, order_renewed.escrow, order_renewed.duration_hours), (4 * UNIT, 10 * UNIT, 5));
+    let order_renewed = renewed
+        .event::<events::OrderRenewed>()
+        .expect("OrderRenewed");
+    assert_eq!(
+        (
+            order_renewed.extra_amount,
+            order_renewed.escrow,
+            order_renewed.duration_hours
+        ),
+        (4 * UNIT, 10 * UNIT, 5)
+    );
     ledger.paid_fee(&buyer_id, &renewed);
     ledger.hold(&buyer_id, 4 * UNIT);
     let Err(ChainError::Failed(refused)) = outsider_verdict else {
         panic!("an outsider's verdict must fail in a block, got {outsider_verdict:?}");
     };
-    assert_eq!(refused.failure, DispatchFailure::HashrateMarket(MarketError::NotValidator));
-    assert!(refused.description.contains("not an authorised validator"), "{}", refused.description);
+    assert_eq!(
+        refused.failure,
+        DispatchFailure::HashrateMarket(MarketError::NotValidator)
+    );
+    assert!(
+        refused.description.contains("not an authorised validator"),
+        "{}",
+        refused.description
+    );
     assert!(refused.fee_paid > 0);
     ledger.charge(&outsider_id, refused.fee_paid);
-    let renew_block = if renewed.block_number >= refused.block_number { renewed.block_hash } else { refused.block_hash };
-    ledger.check(&client, renew_block, "renew_order and a refused verify_pot").await;
+    let renew_block = if renewed.block_number >= refused.block_number {
+        renewed.block_hash
+    } else {
+        refused.block_hash
+    };
+    ledger
+        .check(&client, renew_block, "renew_order and a refused verify_pot")
+        .await;
 
     let completed = client
-        .submit(&market.order_completed(order, RESULT_METADATA.to_vec(), 9_700), &seller)
+        .submit(
+            &market.order_completed(order, RESULT_METADATA.to_vec(), 9_700),
+            &seller,
+        )
         .await
         .expect("order_completed");
-    let order_completed = completed.event::<events::OrderCompleted>().expect("OrderCompleted");
-    assert_eq!((order_completed.score, order_completed.result.0.as_slice()), (9_700, RESULT_METADATA));
+    let order_completed = completed
+        .event::<events::OrderCompleted>()
+        .expect("OrderCompleted");
+    assert_eq!(
+        (order_completed.score, order_completed.result.0.as_slice()),
+        (9_700, RESULT_METADATA)
+    );
     ledger.paid_fee(&seller_id, &completed);
-    ledger.check(&client, completed.block_hash, "order_completed").await;
+    ledger
+        .check(&client, completed.block_hash, "order_completed")
+        .await;
 
-    let submitted = client.submit(&market.submit_pot(order, PROOF.to_vec()), &seller).await.expect("submit_pot");
-    assert_eq!(submitted.event::<events::PotSubmitted>().expect("PotSubmitted").proof.0, PROOF);
+    let submitted = client
+        .submit(&market.submit_pot(order, PROOF.to_vec()), &seller)
+        .await
+        .expect("submit_pot");
+    assert_eq!(
+        submitted
+            .event::<events::PotSubmitted>()
+            .expect("PotSubmitted")
+            .proof
+            .0,
+        PROOF
+    );
     ledger.paid_fee(&seller_id, &submitted);
-    ledger.check(&client, submitted.block_hash, "submit_pot").await;
+    ledger
+        .check(&client, submitted.block_hash, "submit_pot")
+        .await;
 
-    let verified = client.submit(&market.verify_pot(order, VERIFY_PASS), &validator).await.expect("verify_pot");
-    let pot_verified = verified.event::<events::PotVerified>().expect("PotVerified");
+    let verified = client
+        .submit(&market.verify_pot(order, VERIFY_PASS), &validator)
+        .await
+        .expect("verify_pot");
+    let pot_verified = verified
+        .event::<events::PotVerified>()
+        .expect("PotVerified");
     assert_eq!(pot_verified.verdict, Verdict::Pass);
-    assert_eq!((pot_verified.paid, pot_verified.refunded, pot_verified.slashed), (10 * UNIT, 0, 0));
+    assert_eq!(
+        (
+            pot_verified.paid,
+            pot_verified.refunded,
+            pot_verified.slashed
+        ),
+        (10 * UNIT, 0, 0)
+    );
     ledger.paid_fee(&validator_id, &verified);
     ledger.transfer_held(&buyer_id, &seller_id, 10 * UNIT);
-    ledger.check(&client, verified.block_hash, "verify_pot (pass)").await;
-    let settled = client.state_at(verified.block_hash).await.expect("state").order(order).await.expect("order");
-    assert_eq!(settled.map(|order| (order.status, order.escrow)), Some((OrderStatus::Settled, 0)));
+    ledger
+        .check(&client, verified.block_hash, "verify_pot (pass)")
+        .await;
+    let settled = client
+        .state_at(verified.block_hash)
+        .await
+        .expect("state")
+        .order(order)
+        .await
+        .expect("order");
+    assert_eq!(
+        settled.map(|order| (order.status, order.escrow)),
+        Some((OrderStatus::Settled, 0))
+    );
 
     // A second order on the same machine, which the trainer gives up.
     let placed_again = client
-        .submit(&market.place_order(second_order, seller_id.clone(), machine, 1, ORDER_METADATA.to_vec()), &buyer)
+        .submit(
+            &market.place_order(
+                second_order,
+                seller_id.clone(),
+                machine,
+                1,
+                ORDER_METADATA.to_vec(),
+            ),
+            &buyer,
+        )
         .await
         .expect("second place_order");
     ledger.paid_fee(&buyer_id, &placed_again);
     ledger.hold(&buyer_id, price_per_hour);
-    ledger.check(&client, placed_again.block_hash, "second place_order").await;
+    ledger
+        .check(&client, placed_again.block_hash, "second place_order")
+        .await;
 
     let failed = client
-        .submit(&market.order_failed(second_order, br#"{"v":1,"reason":"GPU fault"}"#.to_vec()), &seller)
+        .submit(
+            &market.order_failed(second_order, br#"{"v":1,"reason":"GPU fault"}"#.to_vec()),
+            &seller,
+        )
         .await
         .expect("order_failed");
-    assert_eq!(failed.event::<events::OrderFailed>().expect("OrderFailed").refunded, price_per_hour);
+    assert_eq!(
+        failed
+            .event::<events::OrderFailed>()
+            .expect("OrderFailed")
+            .refunded,
+        price_per_hour
+    );
     ledger.paid_fee(&seller_id, &failed);
     ledger.release(&buyer_id, price_per_hour);
-    ledger.check(&client, failed.block_hash, "order_failed").await;
+    ledger
+        .check(&client, failed.block_hash, "order_failed")
+        .await;
 
     let (cancelled, validator_removed) = tokio::try_join!(
         client.submit(&market.cancel_offer(machine), &seller),
@@ -291,17 +501,38 @@ async fn full_lifecycle_through_all_calls_with_exact_balances() {
         ),
     )
     .expect("cancel_offer and remove_validator");
-    cancelled.event::<events::OfferCancelled>().expect("OfferCancelled");
-    validator_removed.event::<events::ValidatorRemoved>().expect("ValidatorRemoved");
+    cancelled
+        .event::<events::OfferCancelled>()
+        .expect("OfferCancelled");
+    validator_removed
+        .event::<events::ValidatorRemoved>()
+        .expect("ValidatorRemoved");
     ledger.paid_fee(&seller_id, &cancelled);
     ledger.paid_fee(&sudo_id, &validator_removed);
-    ledger.check(&client, latest(&[&cancelled, &validator_removed]), "cancel_offer and remove_validator").await;
+    ledger
+        .check(
+            &client,
+            latest(&[&cancelled, &validator_removed]),
+            "cancel_offer and remove_validator",
+        )
+        .await;
 
-    let removed = client.submit(&market.remove_machine(machine), &seller).await.expect("remove_machine");
-    assert_eq!(removed.event::<events::MachineRemoved>().expect("MachineRemoved").deposit_released, MACHINE_DEPOSIT);
+    let removed = client
+        .submit(&market.remove_machine(machine), &seller)
+        .await
+        .expect("remove_machine");
+    assert_eq!(
+        removed
+            .event::<events::MachineRemoved>()
+            .expect("MachineRemoved")
+            .deposit_released,
+        MACHINE_DEPOSIT
+    );
     ledger.paid_fee(&seller_id, &removed);
     ledger.release(&seller_id, MACHINE_DEPOSIT);
-    ledger.check(&client, removed.block_hash, "remove_machine").await;
+    ledger
+        .check(&client, removed.block_hash, "remove_machine")
+        .await;
 
     // Root-only calls fail with the pallet's error through sudo, too.
     let removed_twice = client
@@ -315,14 +546,34 @@ async fn full_lifecycle_through_all_calls_with_exact_balances() {
     let Err(ChainError::Failed(refused_as_root)) = removed_twice else {
         panic!("removing a removed validator must fail, got {removed_twice:?}");
     };
-    assert_eq!(refused_as_root.failure, DispatchFailure::HashrateMarket(MarketError::NotValidator));
+    assert_eq!(
+        refused_as_root.failure,
+        DispatchFailure::HashrateMarket(MarketError::NotValidator)
+    );
     ledger.charge(&sudo_id, refused_as_root.fee_paid);
-    ledger.check(&client, refused_as_root.block_hash, "a refused remove_validator").await;
+    ledger
+        .check(
+            &client,
+            refused_as_root.block_hash,
+            "a refused remove_validator",
+        )
+        .await;
 
     // The finalized-event stream saw every market event the calls emitted, in chain order.
     let all_calls = [
-        &added, &validator_added, &offered, &placed, &renewed, &completed, &submitted, &verified, &placed_again,
-        &failed, &cancelled, &validator_removed, &removed,
+        &added,
+        &validator_added,
+        &offered,
+        &placed,
+        &renewed,
+        &completed,
+        &submitted,
+        &verified,
+        &placed_again,
+        &failed,
+        &cancelled,
+        &validator_removed,
+        &removed,
     ];
     let expected = market_events_of(&all_calls);
     assert_eq!(expected.len(), 13, "{expected:?}");
@@ -330,7 +581,10 @@ async fn full_lifecycle_through_all_calls_with_exact_balances() {
         .await
         .expect("the stream delivers every event")
         .expect("the collector task");
-    let seen: Vec<(u64, String)> = seen.iter().map(|event| (event.block_number, kind(&event.event))).collect();
+    let seen: Vec<(u64, String)> = seen
+        .iter()
+        .map(|event| (event.block_number, kind(&event.event)))
+        .collect();
     assert_eq!(seen, expected);
 }
 
@@ -356,52 +610,126 @@ async fn failed_proof_refunds_buyer_and_slashes_deposit() {
     let order = *b"order-rejected01";
     let price_per_hour = 5 * UNIT;
 
-    let added = client.submit(&market.add_machine(machine, MACHINE_METADATA.to_vec()), &seller).await.expect("add_machine");
+    let added = client
+        .submit(
+            &market.add_machine(machine, MACHINE_METADATA.to_vec()),
+            &seller,
+        )
+        .await
+        .expect("add_machine");
     ledger.paid_fee(&seller_id, &added);
     ledger.hold(&seller_id, MACHINE_DEPOSIT);
-    let offered = client.submit(&market.make_offer(machine, price_per_hour, 4, 100), &seller).await.expect("make_offer");
+    let offered = client
+        .submit(&market.make_offer(machine, price_per_hour, 4, 100), &seller)
+        .await
+        .expect("make_offer");
     ledger.paid_fee(&seller_id, &offered);
-    ledger.check(&client, offered.block_hash, "add_machine and make_offer").await;
+    ledger
+        .check(&client, offered.block_hash, "add_machine and make_offer")
+        .await;
 
     let placed = client
-        .submit(&market.place_order(order, seller_id.clone(), machine, 2, ORDER_METADATA.to_vec()), &buyer)
+        .submit(
+            &market.place_order(
+                order,
+                seller_id.clone(),
+                machine,
+                2,
+                ORDER_METADATA.to_vec(),
+            ),
+            &buyer,
+        )
         .await
         .expect("place_order");
     ledger.paid_fee(&buyer_id, &placed);
     ledger.hold(&buyer_id, 10 * UNIT);
-    ledger.check(&client, placed.block_hash, "place_order").await;
+    ledger
+        .check(&client, placed.block_hash, "place_order")
+        .await;
 
     let completed = client
-        .submit(&market.order_completed(order, RESULT_METADATA.to_vec(), 4_200), &seller)
+        .submit(
+            &market.order_completed(order, RESULT_METADATA.to_vec(), 4_200),
+            &seller,
+        )
         .await
         .expect("order_completed");
     ledger.paid_fee(&seller_id, &completed);
-    let submitted = client.submit(&market.submit_pot(order, PROOF.to_vec()), &seller).await.expect("submit_pot");
+    let submitted = client
+        .submit(&market.submit_pot(order, PROOF.to_vec()), &seller)
+        .await
+        .expect("submit_pot");
     ledger.paid_fee(&seller_id, &submitted);
-    ledger.check(&client, submitted.block_hash, "order_completed and submit_pot").await;
+    ledger
+        .check(
+            &client,
+            submitted.block_hash,
+            "order_completed and submit_pot",
+        )
+        .await;
 
     // The validator rejects the proof: the buyer gets the escrow back plus half the deposit.
-    let verified = client.submit(&market.verify_pot(order, VERIFY_FAIL), &validator).await.expect("verify_pot");
-    let pot_verified = verified.event::<events::PotVerified>().expect("PotVerified");
+    let verified = client
+        .submit(&market.verify_pot(order, VERIFY_FAIL), &validator)
+        .await
+        .expect("verify_pot");
+    let pot_verified = verified
+        .event::<events::PotVerified>()
+        .expect("PotVerified");
     assert_eq!(pot_verified.verdict, Verdict::Fail);
     assert_eq!(
-        (pot_verified.paid, pot_verified.refunded, pot_verified.slashed),
+        (
+            pot_verified.paid,
+            pot_verified.refunded,
+            pot_verified.slashed
+        ),
         (0, 10 * UNIT, MACHINE_DEPOSIT / 2)
     );
     ledger.paid_fee(&validator_id, &verified);
     ledger.release(&buyer_id, 10 * UNIT);
     ledger.transfer_held(&seller_id, &buyer_id, MACHINE_DEPOSIT / 2);
-    ledger.check(&client, verified.block_hash, "verify_pot (fail)").await;
+    ledger
+        .check(&client, verified.block_hash, "verify_pot (fail)")
+        .await;
     let state = client.state_at(verified.block_hash).await.expect("state");
-    let rejected = state.order(order).await.expect("order").expect("the order is kept");
-    assert_eq!((rejected.status, rejected.escrow), (OrderStatus::Rejected, 0));
-    let slashed_machine = state.machine(machine).await.expect("machine").expect("the machine is kept");
-    assert_eq!((slashed_machine.deposit, slashed_machine.offer, slashed_machine.rented_by), (MACHINE_DEPOSIT / 2, None, None));
+    let rejected = state
+        .order(order)
+        .await
+        .expect("order")
+        .expect("the order is kept");
+    assert_eq!(
+        (rejected.status, rejected.escrow),
+        (OrderStatus::Rejected, 0)
+    );
+    let slashed_machine = state
+        .machine(machine)
+        .await
+        .expect("machine")
+        .expect("the machine is kept");
+    assert_eq!(
+        (
+            slashed_machine.deposit,
+            slashed_machine.offer,
+            slashed_machine.rented_by
+        ),
+        (MACHINE_DEPOSIT / 2, None, None)
+    );
 
     // Listing the machine again first tops its deposit back up.
-    let relisted = client.submit(&market.make_offer(machine, price_per_hour, 4, 100), &seller).await.expect("make_offer");
-    assert_eq!(relisted.event::<events::OfferMade>().expect("OfferMade").deposit, MACHINE_DEPOSIT);
+    let relisted = client
+        .submit(&market.make_offer(machine, price_per_hour, 4, 100), &seller)
+        .await
+        .expect("make_offer");
+    assert_eq!(
+        relisted
+            .event::<events::OfferMade>()
+            .expect("OfferMade")
+            .deposit,
+        MACHINE_DEPOSIT
+    );
     ledger.paid_fee(&seller_id, &relisted);
     ledger.hold(&seller_id, MACHINE_DEPOSIT / 2);
-    ledger.check(&client, relisted.block_hash, "make_offer after the slash").await;
+    ledger
+        .check(&client, relisted.block_hash, "make_offer after the slash")
+        .await;
 }

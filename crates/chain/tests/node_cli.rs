@@ -14,7 +14,11 @@ fn assert_refuses_unknown_chain(args: &[&str]) {
         .output()
         .expect("matrixai-node runs");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "`matrixai-node {}` must fail; stderr:\n{stderr}", args.join(" "));
+    assert!(
+        !output.status.success(),
+        "`matrixai-node {}` must fail; stderr:\n{stderr}",
+        args.join(" ")
+    );
     assert!(
         stderr.contains("unknown chain `nope`") && stderr.contains("`dev`, `local`, `testnet`"),
         "stderr must name the unknown chain and the known ones:\n{stderr}"
