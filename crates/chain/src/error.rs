@@ -160,21 +160,8 @@ pub enum DispatchFailure {
 }
 
 impl DispatchFailure {
-    /// Decodes a failure from subxt's dispatch error. Returns the failure and its documentation.
-    pub(crate) fn from_dispatch_error(
-        error: &subxt::error::DispatchError,
-        metadata: &Metadata,
-    ) -> (Self, String) {
-        match error {
-            subxt::error::DispatchError::Module(module) => {
-                Self::from_module_error(module.bytes(), metadata)
-            }
-            other => (DispatchFailure::Runtime(other.to_string()), String::new()),
-        }
-    }
-
-    /// Decodes a failure from the runtime's own `DispatchError` type, as carried in events such
-    /// as `Sudo::Sudid`.
+    /// Decodes a failure from the runtime's own `DispatchError` type, as carried by
+    /// `System::ExtrinsicFailed` and `Sudo::Sudid`.
     pub(crate) fn from_runtime_dispatch_error(
         error: &runtime::runtime_types::sp_runtime::DispatchError,
         metadata: &Metadata,
