@@ -160,7 +160,6 @@ pub struct BundleWriter {
 /// What the trainer publishes after writing a bundle.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BundleSummary {
-    pub dir: PathBuf,
     pub transcript: Transcript,
     /// sha256 of manifest.json.
     pub bundle_sha256: Sha256Hex,
@@ -223,7 +222,7 @@ impl BundleWriter {
         let manifest_json = serde_json::to_vec_pretty(&manifest).expect("a manifest always serialises");
         let manifest_path = self.dir.join(MANIFEST_FILE);
         fs::write(&manifest_path, &manifest_json).map_err(|e| PotError::io(&manifest_path, e))?;
-        Ok(BundleSummary { dir: self.dir, transcript, bundle_sha256: Sha256Hex::of(&manifest_json) })
+        Ok(BundleSummary { transcript, bundle_sha256: Sha256Hex::of(&manifest_json) })
     }
 }
 

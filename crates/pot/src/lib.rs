@@ -2,8 +2,9 @@
 //!
 //! A buyer pays only for training that was done as the order says. This crate holds the task
 //! spec every part of MatrixAI shares, a deterministic training engine (bit-identical results
-//! on any x86-64 or other CPU, any thread count), the training transcript (checkpoints every k
-//! steps under a Merkle root) and the verifier that replays sampled segments exactly.
+//! whatever the thread count or the SIMD width the CPU offers: fixed-order kernels, no FMA, no
+//! platform maths), the training transcript (checkpoints every k steps under a Merkle root) and
+//! the verifier that replays sampled segments exactly.
 //!
 //! Trainer agent: [`TaskSpec::from_json`] -> [`PreparedData::for_spec`] -> [`train_bundle`] ->
 //! [`Commitment::new`]. Validator: [`Verifier::new`] -> [`Verifier::verify`].

@@ -175,10 +175,6 @@ impl<'a> Verifier<'a> {
         Ok(Self { spec, plan, data, exec })
     }
 
-    pub fn plan(&self) -> &TrainingPlan {
-        &self.plan
-    }
-
     /// Full verification: static checks, then replay of `segments` segments from the challenge.
     pub fn verify(&self, dir: &Path, challenge_seed: [u8; 32], segments: usize, commitment: Option<&Commitment>) -> Report {
         let checked = self.check_bundle(dir, commitment);

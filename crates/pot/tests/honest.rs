@@ -79,3 +79,43 @@ fn an_order_with_a_higher_minimum_is_not_met() {
     assert!(report.has("accuracy_below_minimum"), "{:?}", report.reasons);
     assert_eq!(report.reasons.len(), 1, "{:?}", report.reasons);
 }
+
+/// A CSV dataset named by file:// URI and sha256 trains and verifies like a bundled one, and a
+/// file whose sha256 differs from the spec's is refused.
+#[test]
+fn csv_dataset_by_uri_and_sha256() {
+    use matrixai_pot::dataset::BundledDataset;
+    use matrixai_pot::{PreparedData, Sha256Hex, TaskSpec};
+
+    let raw = BundledDataset::Iris.load().unwrap();
+    let mut csv = String::new();
+    for (row, label) in raw.features.chunks(raw.feature_len).zip(&raw.labels) {
+        let values: Vec<String> = row.iter().map(|v| v.to_string()).collect();
+        csv.push_str(&format!("{},{label}\n", values.join(",")));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("iris.csv");
+    std::fs::write(&path, &csv).unwrap();
+    let mut value: serde_json::Value = serde_json::from_str(matrixai_pot::examples::IRIS_SOFTMAX).unwrap();
+    value["dataset"] = serde_json::json!({
+        "source": "csv",
+        "uri": format!("file://{}", path.display()),
+        "sha256": Sha256Hex::of(csv.as_bytes()).to_string(),
+        "rows": 150,
+        "input_shape": [4],
+        "classes": 3,
+    });
+    let spec = TaskSpec::from_json(&serde_json::to_vec(&value).unwrap()).unwrap();
+    let data = PreparedData::for_spec(&spec, None).unwrap();
+    let exec = exec();
+    let bundle = dir.path().join("bundle");
+    let summary = train_bundle(&spec, &data, &bundle, &exec, |_, _| {}).unwrap();
+    // Same rows, same split and seeds: the same training as the bundled dataset.
+    assert_eq!(summary.transcript.root.to_string(), root_with("iris-softmax", &exec).0);
+    let report = Verifier::new(&spec, &data, &exec).unwrap().verify(&bundle, challenge(9), 4, None);
+    assert_eq!(report.verdict, Verdict::Accept, "{:?}", report.reasons);
+
+    std::fs::write(&path, csv.replace("5.1,3.5", "5.1,3.6")).unwrap();
+    let error = PreparedData::for_spec(&spec, None).unwrap_err().to_string();
+    assert!(error.contains("does not match the spec's"), "{error}");
+}
