@@ -17,6 +17,11 @@ use crate::train::{Checkpoint, Trainer};
 pub enum Attack {
     /// Trains half the ordered epochs and says so in the transcript.
     FewerSteps,
+    /// Trains half the ordered steps and labels them as the full schedule (the checkpoint of
+    /// claimed step s is the state after s / 2 real steps).
+    FewerStepsRelabelled,
+    /// Starts from another init seed (the rest honest).
+    InitSeedChanged,
     /// Trains with twice the ordered learning rate.
     LearningRateChanged,
     /// Changes the optimizer's other hyperparameters (SGD momentum and Nesterov, Adam betas).
@@ -40,8 +45,10 @@ pub enum Attack {
 }
 
 impl Attack {
-    pub const ALL: [Attack; 10] = [
+    pub const ALL: [Attack; 12] = [
         Attack::FewerSteps,
+        Attack::FewerStepsRelabelled,
+        Attack::InitSeedChanged,
         Attack::LearningRateChanged,
         Attack::OptimizerChanged,
         Attack::DataSubset,
@@ -57,6 +64,7 @@ impl Attack {
     pub fn expected_rejection(self) -> &'static str {
         match self {
             Attack::FewerSteps => "step_count_mismatch",
+            Attack::InitSeedChanged => "initial_checkpoint_mismatch",
             Attack::FinalModelSwapped => "final_model_mismatch",
             Attack::AccuracyInflated => "accuracy_claim_mismatch",
             _ => "segment_replay_mismatch",
@@ -126,6 +134,23 @@ pub fn build(attack: Attack, spec: &TaskSpec, data: &PreparedData, exec: &Exec, 
             if cheat.epochs == spec.epochs {
                 return Err(PotError::Bundle("a one-epoch order has no fewer-epoch variant".into()));
             }
+            train_as(out, spec, &cheat, data, data, exec)
+        }
+        Attack::FewerStepsRelabelled => {
+            cheat.epochs = spec.epochs.div_ceil(2);
+            cheat.checkpoint_interval = 1;
+            let every_step = honest_checkpoints(&cheat, &cheat.validate()?, data, exec)?;
+            let relabelled: Vec<Checkpoint> = plan
+                .checkpoint_steps()
+                .into_iter()
+                .map(|step| Checkpoint { step, ..every_step[(step / 2) as usize].clone() })
+                .collect();
+            let last = relabelled.last().expect("at least checkpoint 0").params.clone();
+            let evaluation = Trainer::new(spec, &plan, data, exec)?.evaluate(&last);
+            write_bundle(out, spec, &relabelled, &last, evaluation.accuracy_ppm(), evaluation.rows)
+        }
+        Attack::InitSeedChanged => {
+            cheat.init_seed = spec.init_seed.wrapping_add(1);
             train_as(out, spec, &cheat, data, data, exec)
         }
         Attack::LearningRateChanged => {

@@ -47,6 +47,8 @@ macro_rules! attack_tests {
 
 attack_tests! {
     iris_fewer_steps: "iris-softmax", FewerSteps;
+    iris_fewer_steps_relabelled: "iris-softmax", FewerStepsRelabelled;
+    iris_init_seed_changed: "iris-softmax", InitSeedChanged;
     iris_learning_rate_changed: "iris-softmax", LearningRateChanged;
     iris_optimizer_changed: "iris-softmax", OptimizerChanged;
     iris_data_subset: "iris-softmax", DataSubset;
@@ -58,6 +60,8 @@ attack_tests! {
     iris_accuracy_inflated: "iris-softmax", AccuracyInflated;
 
     mlp_fewer_steps: "digits-mlp", FewerSteps;
+    mlp_fewer_steps_relabelled: "digits-mlp", FewerStepsRelabelled;
+    mlp_init_seed_changed: "digits-mlp", InitSeedChanged;
     mlp_learning_rate_changed: "digits-mlp", LearningRateChanged;
     mlp_optimizer_changed: "digits-mlp", OptimizerChanged;
     mlp_data_subset: "digits-mlp", DataSubset;
@@ -69,6 +73,8 @@ attack_tests! {
     mlp_accuracy_inflated: "digits-mlp", AccuracyInflated;
 
     cnn_fewer_steps: "digits-cnn", FewerSteps;
+    cnn_fewer_steps_relabelled: "digits-cnn", FewerStepsRelabelled;
+    cnn_init_seed_changed: "digits-cnn", InitSeedChanged;
     cnn_learning_rate_changed: "digits-cnn", LearningRateChanged;
     cnn_optimizer_changed: "digits-cnn", OptimizerChanged;
     cnn_data_subset: "digits-cnn", DataSubset;
