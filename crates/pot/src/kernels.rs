@@ -152,11 +152,14 @@ impl ConvGeometry {
         self.kernel * self.kernel * self.in_channels
     }
 
-    /// Input pixel under kernel offset (kh, kw) of output pixel (oh, ow), if not padding.
-    fn input_pixel(&self, oh: usize, ow: usize, kh: usize, kw: usize) -> Option<usize> {
+    /// For output pixel (oh, ow) and kernel row kh: the input row, and the kernel columns
+    /// `kw_start..kw_end` that fall inside the image (the others cover padding). Input pixels
+    /// of consecutive kw are consecutive in memory, so a run is one contiguous slice.
+    fn kernel_row_span(&self, oh: usize, ow: usize, kh: usize) -> Option<(usize, usize, usize)> {
         let ih = (oh + kh).checked_sub(self.padding).filter(|&ih| ih < self.height)?;
-        let iw = (ow + kw).checked_sub(self.padding).filter(|&iw| iw < self.width)?;
-        Some(ih * self.width + iw)
+        let kw_start = self.padding.saturating_sub(ow).min(self.kernel);
+        let kw_end = (self.width + self.padding).saturating_sub(ow).min(self.kernel).max(kw_start);
+        Some((ih, kw_start, kw_end))
     }
 }
 
@@ -164,40 +167,45 @@ impl ConvGeometry {
 pub fn im2col(exec: &Exec, images: &[f32], g: &ConvGeometry, cols: &mut [f32]) {
     let image_len = g.height * g.width * g.in_channels;
     let pixels_out = g.out_height * g.out_width;
+    let run = g.kernel * g.in_channels;
     exec.for_each_row(cols, g.patch_len(), |row, patch| {
         let (b, pixel) = (row / pixels_out, row % pixels_out);
         let (oh, ow) = (pixel / g.out_width, pixel % g.out_width);
         let image = &images[b * image_len..(b + 1) * image_len];
-        for kh in 0..g.kernel {
-            for kw in 0..g.kernel {
-                let target = &mut patch[(kh * g.kernel + kw) * g.in_channels..][..g.in_channels];
-                match g.input_pixel(oh, ow, kh, kw) {
-                    Some(p) => target.copy_from_slice(&image[p * g.in_channels..(p + 1) * g.in_channels]),
-                    None => target.fill(0.0),
-                }
-            }
+        for (kh, target) in patch.chunks_exact_mut(run).enumerate() {
+            let Some((ih, kw_start, kw_end)) = g.kernel_row_span(oh, ow, kh) else {
+                target.fill(0.0);
+                continue;
+            };
+            let (before, rest) = target.split_at_mut(kw_start * g.in_channels);
+            let (inside, after) = rest.split_at_mut((kw_end - kw_start) * g.in_channels);
+            before.fill(0.0);
+            after.fill(0.0);
+            let first_pixel = ih * g.width + ow + kw_start - g.padding;
+            inside.copy_from_slice(&image[first_pixel * g.in_channels..][..inside.len()]);
         }
     });
 }
 
 /// Adds patch gradients back onto each image: for image b, starting from 0, in the order
-/// oh, ow, kh, kw, c (the reverse of [`im2col`]).
+/// oh, ow, kh, kw, c (the reverse of [`im2col`]); each input value receives its contributions
+/// in that order.
 pub fn col2im(exec: &Exec, cols_grad: &[f32], g: &ConvGeometry, images_grad: &mut [f32]) {
     let image_len = g.height * g.width * g.in_channels;
     let patch_len = g.patch_len();
     let pixels_out = g.out_height * g.out_width;
+    let run = g.kernel * g.in_channels;
     exec.for_each_row(images_grad, image_len, |b, image| {
         image.fill(0.0);
         for oh in 0..g.out_height {
             for ow in 0..g.out_width {
                 let patch = &cols_grad[(b * pixels_out + oh * g.out_width + ow) * patch_len..][..patch_len];
-                for kh in 0..g.kernel {
-                    for kw in 0..g.kernel {
-                        if let Some(p) = g.input_pixel(oh, ow, kh, kw) {
-                            let source = &patch[(kh * g.kernel + kw) * g.in_channels..][..g.in_channels];
-                            for (target, &value) in image[p * g.in_channels..].iter_mut().zip(source) {
-                                *target += value;
-                            }
+                for (kh, source_row) in patch.chunks_exact(run).enumerate() {
+                    if let Some((ih, kw_start, kw_end)) = g.kernel_row_span(oh, ow, kh) {
+                        let source = &source_row[kw_start * g.in_channels..kw_end * g.in_channels];
+                        let first_pixel = ih * g.width + ow + kw_start - g.padding;
+                        for (target, &value) in image[first_pixel * g.in_channels..].iter_mut().zip(source) {
+                            *target += value;
                         }
                     }
                 }
@@ -278,6 +286,46 @@ mod tests {
             assert_eq!(bits(&y), bits(&y_ref));
             assert_eq!(bits(&dw), bits(&dw_ref));
             assert_eq!(bits(&dx), bits(&dx_ref));
+        }
+    }
+
+    /// im2col against its definition, element by element, over several paddings and sizes.
+    #[test]
+    fn im2col_matches_its_definition() {
+        for (height, width, channels, kernel, padding) in [(5, 4, 2, 3, 1), (3, 6, 1, 3, 2), (4, 4, 3, 1, 0), (2, 2, 1, 3, 1)] {
+            let g = ConvGeometry {
+                height,
+                width,
+                in_channels: channels,
+                kernel,
+                padding,
+                out_height: height + 2 * padding - kernel + 1,
+                out_width: width + 2 * padding - kernel + 1,
+            };
+            let batch = 2;
+            let images = random(batch * height * width * channels, 6);
+            let mut cols = vec![f32::NAN; batch * g.out_height * g.out_width * g.patch_len()];
+            im2col(&Exec::single_thread(), &images, &g, &mut cols);
+            for b in 0..batch {
+                for oh in 0..g.out_height {
+                    for ow in 0..g.out_width {
+                        for kh in 0..kernel {
+                            for kw in 0..kernel {
+                                for c in 0..channels {
+                                    let (ih, iw) = ((oh + kh) as isize - padding as isize, (ow + kw) as isize - padding as isize);
+                                    let expected = if ih < 0 || iw < 0 || ih >= height as isize || iw >= width as isize {
+                                        0.0
+                                    } else {
+                                        images[b * height * width * channels + (ih as usize * width + iw as usize) * channels + c]
+                                    };
+                                    let row = (b * g.out_height + oh) * g.out_width + ow;
+                                    assert_eq!(cols[row * g.patch_len() + (kh * kernel + kw) * channels + c], expected);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 

@@ -531,14 +531,14 @@ pub fn sample_segments(challenge_seed: [u8; 32], total: usize, count: usize) -> 
 /// `forged` forged segments out of `total`, when the last segment is honest:
 /// 1 - C(total - 1 - forged, sampled - 1) / C(total - 1, sampled - 1).
 pub fn detection_probability(total: usize, forged: usize, sampled: usize) -> f64 {
-    if sampled == 0 || forged == 0 {
+    if total == 0 || sampled == 0 || forged == 0 {
         return 0.0;
     }
     let others = total - 1;
     let draws = (sampled - 1).min(others);
     let mut miss = 1.0f64;
     for i in 0..draws {
-        miss *= (others - forged).saturating_sub(i) as f64 / (others - i) as f64;
+        miss *= others.saturating_sub(forged).saturating_sub(i) as f64 / (others - i) as f64;
     }
     1.0 - miss
 }
@@ -622,6 +622,8 @@ mod tests {
         // 9 other segments, 3 forged, 1 extra draw: 3/9.
         assert!((detection_probability(10, 3, 2) - 3.0 / 9.0).abs() < 1e-12);
         assert_eq!(detection_probability(10, 9, 2), 1.0);
+        assert_eq!(detection_probability(10, 50, 2), 1.0);
+        assert_eq!(detection_probability(0, 1, 2), 0.0);
     }
 
     #[test]
