@@ -53,8 +53,18 @@ impl Serialize for Sha256Hex {
 
 impl<'de> Deserialize<'de> for Sha256Hex {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        text.parse().map_err(serde::de::Error::custom)
+        /// Parses in place: transcripts hold thousands of digests, so no String per digest.
+        struct HexVisitor;
+        impl serde::de::Visitor<'_> for HexVisitor {
+            type Value = Sha256Hex;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a sha256 digest as 64 hex digits")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Sha256Hex, E> {
+                text.parse().map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_str(HexVisitor)
     }
 }
 
