@@ -43,8 +43,8 @@ enum Command {
         #[arg(long)]
         challenge: Sha256Hex,
         /// Segments to replay (the last one always among them).
-        #[arg(long, default_value_t = 4)]
-        segments: usize,
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..))]
+        segments: u64,
         /// The commitment JSON submitted on chain, to check the bundle against.
         #[arg(long)]
         commitment: Option<PathBuf>,
@@ -126,7 +126,7 @@ fn run(cli: Cli) -> Result<ExitCode, PotError> {
                 }
                 None => None,
             };
-            let report = Verifier::new(&spec, &data, &exec)?.verify(&bundle, challenge.0, segments, commitment.as_ref());
+            let report = Verifier::new(&spec, &data, &exec)?.verify(&bundle, challenge.0, usize::try_from(segments).unwrap_or(usize::MAX), commitment.as_ref());
             print_json(&report);
             match report.verdict {
                 Verdict::Accept => {

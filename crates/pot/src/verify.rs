@@ -507,9 +507,11 @@ fn is_safe_relative_path(path: &str) -> bool {
 
 /// Segments to replay: the last one, plus `count - 1` others drawn without replacement from
 /// the ChaCha20 stream "challenge" keyed by the seed (partial Fisher-Yates); all if `count`
-/// covers them. Returned in ascending order.
+/// covers them. At least the last segment is always replayed, even for `count` = 0.
+/// Returned in ascending order.
 pub fn sample_segments(challenge_seed: [u8; 32], total: usize, count: usize) -> Vec<usize> {
-    if total == 0 || count == 0 {
+    let count = count.max(1);
+    if total == 0 {
         return Vec::new();
     }
     if count >= total {
@@ -612,6 +614,7 @@ mod tests {
             assert_eq!(unique, sampled);
         }
         assert_eq!(sample_segments([1; 32], 3, 16), vec![0, 1, 2]);
+        assert_eq!(sample_segments([1; 32], 30, 0), vec![29]);
         assert_ne!(sample_segments([1; 32], 100, 4), sample_segments([2; 32], 100, 4));
     }
 
