@@ -132,7 +132,7 @@ pub fn build(attack: Attack, spec: &TaskSpec, data: &PreparedData, exec: &Exec, 
         Attack::FewerSteps => {
             cheat.epochs = (spec.epochs / 2).max(1);
             if cheat.epochs == spec.epochs {
-                return Err(PotError::Bundle("a one-epoch order has no fewer-epoch variant".into()));
+                return Err(PotError::AttackNotApplicable("a one-epoch order has no fewer-epoch variant".into()));
             }
             train_as(out, spec, &cheat, data, data, exec)
         }
@@ -246,7 +246,7 @@ pub fn build(attack: Attack, spec: &TaskSpec, data: &PreparedData, exec: &Exec, 
             let evaluation = Trainer::new(spec, &plan, data, exec)?.evaluate(last);
             let real = evaluation.accuracy_ppm();
             if real >= 1_000_000 - 1 {
-                return Err(PotError::Bundle("the honest model is already perfect; nothing to inflate".into()));
+                return Err(PotError::AttackNotApplicable("the honest model is already perfect; nothing to inflate".into()));
             }
             write_bundle(out, spec, &honest, last, (real + 100_000).min(1_000_000), evaluation.rows)
         }

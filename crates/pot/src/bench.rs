@@ -126,7 +126,7 @@ pub fn bench_model(name: &str, spec: &TaskSpec, scale: u32, exec: &Exec, repeats
             let report = Verifier::new(spec, &data, exec)?.verify(&bundle_dir, challenge(trial as u64), sampled_segments, None);
             times.push(started.elapsed().as_secs_f64());
             if report.verdict != Verdict::Accept {
-                return Err(PotError::Bundle(format!("{name}: honest bundle rejected: {:?}", report.reasons)));
+                return Err(PotError::Bench(format!("{name}: honest bundle rejected: {:?}", report.reasons)));
             }
         }
         let seconds = median(times);
@@ -175,7 +175,7 @@ pub fn bench_detection(name: &str, spec: &TaskSpec, exec: &Exec, trials: usize, 
         attacks::forge_segments(spec, &data, exec, forged, &dir)?;
         let checked = verifier.check_bundle(&dir, None);
         if !checked.reasons.is_empty() {
-            return Err(PotError::Bundle(format!("forged bundle failed static checks: {:?}", checked.reasons)));
+            return Err(PotError::Bench(format!("forged bundle failed static checks: {:?}", checked.reasons)));
         }
         for sampled_segments in [1, 4, 16] {
             let detected = (0..trials)

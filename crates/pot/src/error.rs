@@ -31,6 +31,14 @@ pub enum PotError {
     Commitment(String),
     #[error("bundle: {0}")]
     Bundle(String),
+    #[error("{path}: {detail}")]
+    File { path: PathBuf, detail: String },
+    #[error("cannot start {threads} worker threads: {detail}")]
+    Threads { threads: usize, detail: String },
+    #[error("attack not applicable to this order: {0}")]
+    AttackNotApplicable(String),
+    #[error("benchmark: {0}")]
+    Bench(String),
 }
 
 impl PotError {

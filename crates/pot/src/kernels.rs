@@ -29,7 +29,7 @@ impl Exec {
                 rayon::ThreadPoolBuilder::new()
                     .num_threads(threads)
                     .build()
-                    .map_err(|e| PotError::Bundle(format!("cannot start {threads} threads: {e}")))?,
+                    .map_err(|e| PotError::Threads { threads, detail: e.to_string() })?,
             )
         } else {
             None

@@ -75,7 +75,7 @@ enum Command {
 
 fn read_spec(path: &Path) -> Result<TaskSpec, PotError> {
     let bytes = bundle::read_file_bounded(path, matrixai_pot::spec::limits::MAX_SPEC_BYTES)
-        .map_err(|e| PotError::Bundle(format!("{}: {e}", path.display())))?;
+        .map_err(|detail| PotError::File { path: path.to_path_buf(), detail })?;
     Ok(TaskSpec::from_json(&bytes)?)
 }
 
@@ -121,7 +121,7 @@ fn run(cli: Cli) -> Result<ExitCode, PotError> {
             let commitment = match commitment {
                 Some(path) => {
                     let bytes = bundle::read_file_bounded(&path, matrixai_pot::commitment::MAX_PROOFSDATA_BYTES as u64)
-                        .map_err(|e| PotError::Commitment(format!("{}: {e}", path.display())))?;
+                        .map_err(|detail| PotError::File { path: path.clone(), detail })?;
                     Some(Commitment::from_json(bytes.trim_ascii())?)
                 }
                 None => None,
@@ -142,7 +142,7 @@ fn run(cli: Cli) -> Result<ExitCode, PotError> {
         Command::Inspect { path } => {
             if path.is_dir() {
                 let bytes = bundle::read_file_bounded(&path.join(bundle::TRANSCRIPT_FILE), 64 << 20)
-                    .map_err(|e| PotError::Bundle(format!("{}: {e}", path.display())))?;
+                    .map_err(|detail| PotError::File { path: path.join(bundle::TRANSCRIPT_FILE), detail })?;
                 let transcript: Transcript = serde_json::from_slice(&bytes).map_err(|e| PotError::Bundle(format!("transcript.json: {e}")))?;
                 print_json(&serde_json::json!({
                     "kind": "bundle",
