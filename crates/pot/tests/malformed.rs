@@ -189,3 +189,53 @@ fn commitment_must_match_the_bundle() {
     let report = verifier.verify(&bundle, challenge(1), 4, Some(&commitment));
     assert_rejected(&report, "commitment_mismatch", "root");
 }
+
+/// Random damage to every file a verification always reads: never a panic; without a resealed
+/// manifest always a rejection (a resealed change may be harmless, such as 'a' -> 'A' in a hex
+/// digest, so there only the absence of a panic is required).
+#[test]
+fn random_damage_never_panics() {
+    use matrixai_pot::chacha::CounterRng;
+    let (_dir, pristine) = honest_bundle();
+    let always_read = ["manifest.json", "spec.json", "transcript.json", "model.bin", &some_checkpoint()].map(String::from);
+    let mut rng = CounterRng::for_seed("damage-test", 1, 0);
+    for trial in 0..60u64 {
+        let work = tempfile::tempdir().unwrap();
+        let bundle = work.path().join("bundle");
+        copy_dir(&pristine, &bundle);
+        let target = &always_read[trial as usize % always_read.len()];
+        let path = bundle.join(target);
+        let mut bytes = fs::read(&path).unwrap();
+        match rng.next_below(4) {
+            0 => bytes.truncate(rng.next_below(bytes.len() as u64) as usize),
+            1 => {
+                let at = rng.next_below(bytes.len() as u64) as usize;
+                bytes[at] ^= 1 << rng.next_below(8);
+            }
+            2 => bytes.extend((0..1 + rng.next_below(64)).map(|_| rng.next_u32() as u8)),
+            _ => bytes.iter_mut().for_each(|b| *b = rng.next_u32() as u8),
+        }
+        fs::write(&path, &bytes).unwrap();
+        let resealed = target != "manifest.json" && rng.next_below(2) == 1;
+        if resealed {
+            reseal(&bundle, target, None);
+        }
+        let report = verify(&bundle);
+        if !resealed {
+            assert_eq!(report.verdict, Verdict::Reject, "trial {trial}: damaged {target} accepted");
+        }
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
