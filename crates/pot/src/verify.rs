@@ -51,7 +51,7 @@ pub enum Rejection {
     MerkleRootMismatch { claimed: Sha256Hex, computed: Sha256Hex },
     /// A checkpoint file's content differs from its transcript leaf.
     CheckpointLeafMismatch { step: u64 },
-    /// Checkpoint 0 is not init(seed) with zero optimizer state.
+    /// Checkpoint 0 is not init(seed) with zero optimizer state and loss 0.
     InitialCheckpointMismatch,
     /// Replaying the segment from its committed start did not reproduce its committed end.
     SegmentReplayMismatch { segment: usize, start_step: u64, end_step: u64 },
@@ -346,6 +346,7 @@ impl<'a> Verifier<'a> {
             .initial_checkpoint();
         let init_ok = transcript.leaves.first().is_some_and(|leaf| {
             leaf.step == 0
+                && leaf.loss.to_bits() == 0.0f32.to_bits()
                 && leaf.params_sha256 == tensor_hash(&init.params)
                 && leaf.optimizer_sha256 == tensor_hash(&init.optimizer_state)
         });
