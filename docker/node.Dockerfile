@@ -8,7 +8,7 @@ RUN rustup target add wasm32-unknown-unknown wasm32v1-none && rustup component a
 WORKDIR /src
 COPY chain ./chain
 COPY artifacts ./artifacts
-RUN cd chain && CARGO_TARGET_DIR=/target cargo build --locked --release -p matrixai-node --features runtime-benchmarks
+RUN cd chain && WASM_BUILD_WORKSPACE_HINT=/src/chain CARGO_TARGET_DIR=/target cargo build --locked --release -p matrixai-node --features runtime-benchmarks
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates && rm -rf /var/lib/apt/lists/* \

@@ -10,3 +10,5 @@ export CHAIN_TARGET_DIR="${CHAIN_TARGET_DIR:-$CACHE_ROOT/target-chain}"
 # The node is built with runtime benchmarks so that `benchmark pallet` works from the same binary.
 export NODE_FEATURES="runtime-benchmarks"
 export MATRIXAI_NODE="${MATRIXAI_NODE:-$CHAIN_TARGET_DIR/release/matrixai-node}"
+# The runtime's wasm build looks for Cargo.lock upwards from the target directory; ours is elsewhere.
+export WASM_BUILD_WORKSPACE_HINT="$REPO_ROOT/chain"

@@ -9,8 +9,9 @@ echo "== chain: building matrixai-node"
 "$REPO_ROOT/scripts/build-node.sh"
 
 echo "== chain: pallet and runtime tests"
+# The whole workspace with the node's features, so the tests reuse the node build's artifacts.
 (cd "$REPO_ROOT/chain" && CARGO_TARGET_DIR="$CHAIN_TARGET_DIR" cargo test --locked --release \
-	--features "$NODE_FEATURES" -p pallet-hashrate-market -p pallet-faucet -p matrixai-runtime)
+	--workspace --features "matrixai-node/$NODE_FEATURES")
 
 echo "== root workspace: off-chain crates and integration tests"
 (cd "$REPO_ROOT" && CARGO_TARGET_DIR="$ROOT_TARGET_DIR" cargo test --locked --release --workspace)

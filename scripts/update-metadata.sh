@@ -4,5 +4,5 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$REPO_ROOT/chain"
 UPDATE_METADATA=1 CARGO_TARGET_DIR="$CHAIN_TARGET_DIR" cargo test --locked --release \
-	--features "$NODE_FEATURES" -p matrixai-runtime --test metadata
+	--workspace --features "matrixai-node/$NODE_FEATURES" --test metadata
 echo "wrote $REPO_ROOT/artifacts/metadata.scale"

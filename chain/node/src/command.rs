@@ -86,10 +86,9 @@ pub fn run() -> sc_cli::Result<()> {
 		Some(Subcommand::Revert(cmd)) => {
 			let runner = cli.create_runner(cmd)?;
 			runner.async_run(|config| {
-				let PartialComponents { client, task_manager, backend, other, .. } = service::new_partial(&config)?;
-				let babe_link = other.1;
-				let aux_revert = Box::new(move |client, _, blocks| {
-					sc_consensus_babe::revert(babe_link, blocks)?;
+				let PartialComponents { client, task_manager, backend, .. } = service::new_partial(&config)?;
+				let aux_revert = Box::new(|client, backend, blocks| {
+					sc_consensus_babe::revert(std::sync::Arc::clone(&client), backend, blocks)?;
 					sc_consensus_grandpa::revert(client, blocks)?;
 					Ok(())
 				});

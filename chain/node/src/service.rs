@@ -9,20 +9,23 @@ use sc_service::{error::Error as ServiceError, Configuration, TaskManager, WarpS
 use sc_telemetry::{Telemetry, TelemetryWorker};
 use sc_transaction_pool_api::OffchainTransactionPoolFactory;
 use sp_inherents::CreateInherentDataProviders;
+use sp_runtime::traits::Block as BlockT;
 use std::{sync::Arc, time::Duration};
 
-pub type FullClient =
-	sc_service::TFullClient<Block, RuntimeApi, sc_executor::WasmExecutor<sp_io::SubstrateHostFunctions>>;
+/// A runtime built with benchmarks imports the benchmarking host functions too.
+#[cfg(feature = "runtime-benchmarks")]
+type HostFunctions = (sp_io::SubstrateHostFunctions, frame_benchmarking::benchmarking::HostFunctions);
+#[cfg(not(feature = "runtime-benchmarks"))]
+type HostFunctions = sp_io::SubstrateHostFunctions;
+
+pub type FullClient = sc_service::TFullClient<Block, RuntimeApi, sc_executor::WasmExecutor<HostFunctions>>;
 type FullBackend = sc_service::TFullBackend<Block>;
 type FullSelectChain = sc_consensus::LongestChain<FullBackend, Block>;
 type GrandpaBlockImport =
 	sc_consensus_grandpa::GrandpaBlockImport<FullBackend, Block, FullClient, FullSelectChain>;
 
-/// BABE's slot and the timestamp: what every block's inherents are built and checked from.
-type SlotInherents = (sp_consensus_babe::inherents::InherentDataProvider, sp_timestamp::InherentDataProvider);
-type BabeInherents = Box<dyn CreateInherentDataProviders<Block, (), InherentDataProviders = SlotInherents>>;
 type BabeBlockImport =
-	sc_consensus_babe::BabeBlockImport<Block, FullClient, GrandpaBlockImport, BabeInherents, FullSelectChain>;
+	sc_consensus_babe::BabeBlockImport<Block, FullClient, GrandpaBlockImport, SlotInherents, FullSelectChain>;
 
 /// Blocks between two GRANDPA justifications that are stored and served to syncing peers.
 const GRANDPA_JUSTIFICATION_PERIOD: u32 = 512;
@@ -42,15 +45,26 @@ pub type Service = sc_service::PartialComponents<
 	),
 >;
 
-fn slot_inherents(slot_duration: sp_consensus_babe::SlotDuration) -> BabeInherents {
-	Box::new(move |_, ()| async move {
+/// BABE's slot and the timestamp: the inherents every block is built and checked with.
+#[derive(Clone, Copy)]
+pub struct SlotInherents(sp_consensus_babe::SlotDuration);
+
+#[async_trait::async_trait]
+impl CreateInherentDataProviders<Block, ()> for SlotInherents {
+	type InherentDataProviders =
+		(sp_consensus_babe::inherents::InherentDataProvider, sp_timestamp::InherentDataProvider);
+
+	async fn create_inherent_data_providers(
+		&self,
+		_parent: <Block as BlockT>::Hash,
+		_: (),
+	) -> Result<Self::InherentDataProviders, Box<dyn std::error::Error + Send + Sync>> {
 		let timestamp = sp_timestamp::InherentDataProvider::from_system_time();
 		let slot = sp_consensus_babe::inherents::InherentDataProvider::from_timestamp_and_slot_duration(
-			*timestamp,
-			slot_duration,
+			*timestamp, self.0,
 		);
 		Ok((slot, timestamp))
-	})
+	}
 }
 
 /// The parts that every subcommand needs: client, database, import queue, transaction pool.
@@ -66,7 +80,7 @@ pub fn new_partial(config: &Configuration) -> Result<Service, ServiceError> {
 		})
 		.transpose()?;
 
-	let executor = sc_service::new_wasm_executor::<sp_io::SubstrateHostFunctions>(&config.executor);
+	let executor = sc_service::new_wasm_executor::<HostFunctions>(&config.executor);
 	let (client, backend, keystore_container, task_manager) = sc_service::new_full_parts::<Block, RuntimeApi, _>(
 		config,
 		telemetry.as_ref().map(|(_, telemetry)| telemetry.handle()),
@@ -108,7 +122,7 @@ pub fn new_partial(config: &Configuration) -> Result<Service, ServiceError> {
 		babe_config,
 		grandpa_block_import,
 		client.clone(),
-		slot_inherents(slot_duration),
+		SlotInherents(slot_duration),
 		select_chain.clone(),
 		OffchainTransactionPoolFactory::new(transaction_pool.clone()),
 	)?;
@@ -160,7 +174,7 @@ pub fn add_websocket_listeners(network: &mut sc_network::config::NetworkConfigur
 }
 
 /// Builds and starts a full node: networking, RPC, and, on an authority, BABE and GRANDPA.
-pub fn new_full<N: sc_network::NetworkBackend<Block, <Block as sp_runtime::traits::Block>::Hash>>(
+pub fn new_full<N: sc_network::NetworkBackend<Block, <Block as BlockT>::Hash>>(
 	config: Configuration,
 ) -> Result<TaskManager, ServiceError> {
 	let sc_service::PartialComponents {
@@ -171,12 +185,12 @@ pub fn new_full<N: sc_network::NetworkBackend<Block, <Block as sp_runtime::trait
 		keystore_container,
 		select_chain,
 		transaction_pool,
-		other: (block_import, babe_link, _babe_worker_handle, grandpa_link, mut telemetry),
+		other: (block_import, babe_link, babe_worker_handle, grandpa_link, mut telemetry),
 	} = new_partial(&config)?;
 
 	let mut net_config = sc_network::config::FullNetworkConfiguration::<
 		Block,
-		<Block as sp_runtime::traits::Block>::Hash,
+		<Block as BlockT>::Hash,
 		N,
 	>::new(&config.network, config.prometheus_registry().cloned());
 	let metrics = N::register_notification_metrics(config.prometheus_registry());
@@ -199,7 +213,7 @@ pub fn new_full<N: sc_network::NetworkBackend<Block, <Block as sp_runtime::trait
 		Vec::default(),
 	));
 
-	let (network, system_rpc_tx, tx_handler_controller, sync_service) =
+	let (network, system_rpc_tx, tx_handler_controller, sync_service, _bitswap) =
 		sc_service::build_network(sc_service::BuildNetworkParams {
 			config: &config,
 			net_config,
@@ -242,9 +256,17 @@ pub fn new_full<N: sc_network::NetworkBackend<Block, <Block as sp_runtime::trait
 	let rpc_builder = {
 		let client = client.clone();
 		let pool = transaction_pool.clone();
+		let select_chain = select_chain.clone();
+		let keystore = keystore_container.keystore();
 		Box::new(move |_| {
-			crate::rpc::create_full(crate::rpc::FullDeps { client: client.clone(), pool: pool.clone() })
-				.map_err(Into::into)
+			crate::rpc::create_full(crate::rpc::FullDeps {
+				client: client.clone(),
+				pool: pool.clone(),
+				select_chain: select_chain.clone(),
+				keystore: keystore.clone(),
+				babe_worker_handle: babe_worker_handle.clone(),
+			})
+			.map_err(Into::into)
 		})
 	};
 
@@ -281,7 +303,7 @@ pub fn new_full<N: sc_network::NetworkBackend<Block, <Block as sp_runtime::trait
 			block_import,
 			sync_oracle: sync_service.clone(),
 			justification_sync_link: sync_service.clone(),
-			create_inherent_data_providers: slot_inherents(slot_duration),
+			create_inherent_data_providers: SlotInherents(slot_duration),
 			force_authoring,
 			backoff_authoring_blocks: None::<()>,
 			babe_link,

@@ -8,7 +8,7 @@ use crate::{
 	HashrateMarketConfig, RuntimeGenesisConfig, SudoConfig, UNIT,
 };
 use alloc::{vec, vec::Vec};
-use frame_support::{build_struct_json_patch, traits::Get};
+use frame_support::build_struct_json_patch;
 use serde_json::Value;
 use sp_consensus_babe::AuthorityId as BabeId;
 use sp_consensus_grandpa::AuthorityId as GrandpaId;

@@ -3,7 +3,7 @@
 use super::*;
 use crate::pallet::{BalanceOf, Config, Pallet};
 use frame_benchmarking::v2::*;
-use frame_support::traits::{fungible::Mutate, Get};
+use frame_support::traits::{fungible::{Inspect, Mutate}, Get};
 use frame_system::RawOrigin;
 
 #[benchmarks]

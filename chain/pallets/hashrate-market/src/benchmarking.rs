@@ -6,7 +6,7 @@ use crate::pallet::{BalanceOf, Config, ExpiryQueue, Machines, Orders, Pallet, Va
 use alloc::{vec, vec::Vec};
 use frame_benchmarking::v2::*;
 use frame_support::{
-	traits::{fungible::Mutate, Get, Hooks},
+	traits::{fungible::Mutate, EnsureOrigin, Get, Hooks},
 	BoundedVec,
 };
 use frame_system::{pallet_prelude::BlockNumberFor, RawOrigin};
