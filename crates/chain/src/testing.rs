@@ -170,7 +170,9 @@ impl TestNode {
                 "--no-prometheus",
                 "--no-telemetry",
                 "--no-mdns",
-                "--no-hardware-benchmarks",
+                // Authorities outside --dev refuse to invent a network identity; test nodes are
+                // throw-away, so let them.
+                "--unsafe-force-node-key-generation",
             ])
             .arg("--disable-log-color");
         for bootnode in &options.bootnodes {

@@ -232,12 +232,13 @@ async fn full_lifecycle_through_all_calls_with_exact_balances() {
 
     // A zero-balance account claims from the faucet (feeless), while the seller registers a
     // machine and the sudo key authorises a second validator.
+    let (claim_call, add_machine_call) = (
+        runtime::tx().faucet().claim(),
+        market.add_machine(machine, MACHINE_METADATA.to_vec()),
+    );
     let (claim, added, validator_added) = tokio::try_join!(
-        client.submit(&runtime::tx().faucet().claim(), &newcomer),
-        client.submit(
-            &market.add_machine(machine, MACHINE_METADATA.to_vec()),
-            &seller
-        ),
+        client.submit(&claim_call, &newcomer),
+        client.submit(&add_machine_call, &seller),
         client.sudo(
             runtime::Call::HashrateMarket(runtime::hashrate_market::Call::add_validator {
                 validator: second_validator.clone()
@@ -341,9 +342,10 @@ async fn full_lifecycle_through_all_calls_with_exact_balances() {
 
     // The buyer extends the order while an outsider tries to judge it: a typed pallet error,
     // and the outsider still pays the fee.
+    let (renew_call, outsider_call) = (market.renew_order(order, 2), market.verify_pot(order, VERIFY_PASS));
     let (renewed, outsider_verdict) = tokio::join!(
-        client.submit(&market.renew_order(order, 2), &buyer),
-        client.submit(&market.verify_pot(order, VERIFY_PASS), &outsider),
+        client.submit(&renew_call, &buyer),
+        client.submit(&outsider_call, &outsider),
     );
     let renewed = renewed.expect("renew_order");
     let order_renewed = renewed
@@ -491,8 +493,9 @@ async fn full_lifecycle_through_all_calls_with_exact_balances() {
         .check(&client, failed.block_hash, "order_failed")
         .await;
 
+    let cancel_call = market.cancel_offer(machine);
     let (cancelled, validator_removed) = tokio::try_join!(
-        client.submit(&market.cancel_offer(machine), &seller),
+        client.submit(&cancel_call, &seller),
         client.sudo(
             runtime::Call::HashrateMarket(runtime::hashrate_market::Call::remove_validator {
                 validator: second_validator.clone()

@@ -109,7 +109,7 @@ fn a_claim_is_feeless_exactly_when_it_would_be_paid() {
 mod nonce_extension {
 	use super::*;
 
-	fn validate(who: AccountId, nonce: u64, call: &RuntimeCall) -> Result<(), InvalidTransaction> {
+	fn validate(who: AccountId, nonce: u32, call: &RuntimeCall) -> Result<(), InvalidTransaction> {
 		let extension = CheckNonceOrFirstClaim::<Test>::from(nonce);
 		extension
 			.validate(
@@ -186,7 +186,6 @@ mod nonce_extension {
 
 	#[test]
 	fn is_invisible_in_metadata() {
-		use sp_runtime::traits::TransactionExtension as _;
 		assert_eq!(
 			<CheckNonceOrFirstClaim<Test> as TransactionExtension<RuntimeCall>>::IDENTIFIER,
 			"CheckNonce"
