@@ -25,6 +25,10 @@ fn max_metadata() -> Vec<u8> {
 	vec![b'm'; 2048]
 }
 
+fn max_result() -> Vec<u8> {
+	vec![b'r'; 1024]
+}
+
 fn price<T: Config>() -> BalanceOf<T> {
 	1_000u32.into()
 }
@@ -94,7 +98,7 @@ fn placed_order<T: Config>() -> (T::AccountId, T::AccountId) {
 
 fn completed_order<T: Config>() -> (T::AccountId, T::AccountId) {
 	let (seller, buyer) = placed_order::<T>();
-	Pallet::<T>::order_completed(RawOrigin::Signed(seller.clone()).into(), ORDER, max_metadata(), 1)
+	Pallet::<T>::order_completed(RawOrigin::Signed(seller.clone()).into(), ORDER, max_result(), 1)
 		.expect("training order");
 	(seller, buyer)
 }
@@ -179,7 +183,7 @@ mod benchmarks {
 	fn order_completed() {
 		let (seller, _) = placed_order::<T>();
 		#[extrinsic_call]
-		_(RawOrigin::Signed(seller), ORDER, vec![b'r'; 1024], u32::MAX);
+		_(RawOrigin::Signed(seller), ORDER, max_result(), u32::MAX);
 		assert_eq!(Orders::<T>::get(ORDER).expect("placed").status, OrderStatus::Completed);
 	}
 
@@ -187,7 +191,7 @@ mod benchmarks {
 	fn order_failed() {
 		let (seller, _) = placed_order::<T>();
 		#[extrinsic_call]
-		_(RawOrigin::Signed(seller), ORDER, vec![b'r'; 1024]);
+		_(RawOrigin::Signed(seller), ORDER, max_result());
 		assert_eq!(Orders::<T>::get(ORDER).expect("placed").status, OrderStatus::Failed);
 	}
 
