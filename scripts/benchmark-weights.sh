@@ -9,15 +9,15 @@ cd "$REPO_ROOT"
 STEPS="${STEPS:-50}" REPEAT="${REPEAT:-20}"
 out="$(mktemp -d)"
 
-bench() { # pallet, output file
-	"$MATRIXAI_NODE" benchmark pallet --chain dev --pallet "$1" --extrinsic '*' \
+bench() { # pallet, output file, extrinsics
+	"$MATRIXAI_NODE" benchmark pallet --chain dev --pallet "$1" --extrinsic "${3:-*}" \
 		--steps "$STEPS" --repeat "$REPEAT" --wasm-execution compiled --heap-pages 4096 \
 		--template chain/scripts/frame-weight-template.hbs --header chain/scripts/HEADER \
 		--output "$2"
 }
 bench pallet_hashrate_market chain/pallets/hashrate-market/src/weights.rs
 bench pallet_faucet chain/pallets/faucet/src/weights.rs
-bench pallet_balances "$out/balances.rs"
+bench pallet_balances "$out/balances.rs" transfer_keep_alive
 
 python3 "$REPO_ROOT/scripts/weights_table.py" \
 	--anchor "$out/balances.rs:transfer_keep_alive" \
