@@ -71,8 +71,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		// Proof Size summary in bytes:
 		//  Measured:  `146`
 		//  Estimated: `5637`
-		// Minimum execution time: 114_355_000 picoseconds.
-		Weight::from_parts(136_566_000, 5637)
+		// Minimum execution time: 111_449_000 picoseconds.
+		Weight::from_parts(123_732_000, 5637)
 			.saturating_add(T::DbWeight::get().reads(3_u64))
 			.saturating_add(T::DbWeight::get().writes(3_u64))
 	}
@@ -86,8 +86,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		// Proof Size summary in bytes:
 		//  Measured:  `2381`
 		//  Estimated: `5637`
-		// Minimum execution time: 101_350_000 picoseconds.
-		Weight::from_parts(121_638_000, 5637)
+		// Minimum execution time: 99_347_000 picoseconds.
+		Weight::from_parts(102_963_000, 5637)
 			.saturating_add(T::DbWeight::get().reads(3_u64))
 			.saturating_add(T::DbWeight::get().writes(3_u64))
 	}
@@ -101,8 +101,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		// Proof Size summary in bytes:
 		//  Measured:  `2357`
 		//  Estimated: `5637`
-		// Minimum execution time: 117_530_000 picoseconds.
-		Weight::from_parts(141_776_000, 5637)
+		// Minimum execution time: 116_278_000 picoseconds.
+		Weight::from_parts(138_409_000, 5637)
 			.saturating_add(T::DbWeight::get().reads(3_u64))
 			.saturating_add(T::DbWeight::get().writes(3_u64))
 	}
@@ -112,8 +112,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		// Proof Size summary in bytes:
 		//  Measured:  `2223`
 		//  Estimated: `5637`
-		// Minimum execution time: 35_366_000 picoseconds.
-		Weight::from_parts(43_241_000, 5637)
+		// Minimum execution time: 35_677_000 picoseconds.
+		Weight::from_parts(43_702_000, 5637)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -125,16 +125,16 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
 	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(85), added: 2560, mode: `MaxEncodedLen`)
-	/// Storage: `HashrateMarket::ExpiryQueue` (r:15 w:15)
+	/// Storage: `HashrateMarket::ExpiryQueue` (r:15 w:1)
 	/// Proof: `HashrateMarket::ExpiryQueue` (`max_values`: None, `max_size`: Some(1038), added: 3513, mode: `MaxEncodedLen`)
 	fn place_order() -> Weight {
 		// Proof Size summary in bytes:
 		//  Measured:  `4141`
 		//  Estimated: `53685`
-		// Minimum execution time: 250_871_000 picoseconds.
-		Weight::from_parts(301_615_000, 53685)
+		// Minimum execution time: 228_669_000 picoseconds.
+		Weight::from_parts(279_464_000, 53685)
 			.saturating_add(T::DbWeight::get().reads(19_u64))
-			.saturating_add(T::DbWeight::get().writes(19_u64))
+			.saturating_add(T::DbWeight::get().writes(5_u64))
 	}
 	/// Storage: `HashrateMarket::Orders` (r:1 w:1)
 	/// Proof: `HashrateMarket::Orders` (`max_values`: None, `max_size`: Some(4270), added: 6745, mode: `MaxEncodedLen`)
@@ -144,16 +144,16 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
 	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(85), added: 2560, mode: `MaxEncodedLen`)
-	/// Storage: `HashrateMarket::ExpiryQueue` (r:17 w:17)
+	/// Storage: `HashrateMarket::ExpiryQueue` (r:17 w:2)
 	/// Proof: `HashrateMarket::ExpiryQueue` (`max_values`: None, `max_size`: Some(1038), added: 3513, mode: `MaxEncodedLen`)
 	fn renew_order() -> Weight {
 		// Proof Size summary in bytes:
 		//  Measured:  `7494`
 		//  Estimated: `60711`
-		// Minimum execution time: 264_596_000 picoseconds.
-		Weight::from_parts(296_706_000, 60711)
+		// Minimum execution time: 241_092_000 picoseconds.
+		Weight::from_parts(295_103_000, 60711)
 			.saturating_add(T::DbWeight::get().reads(21_u64))
-			.saturating_add(T::DbWeight::get().writes(20_u64))
+			.saturating_add(T::DbWeight::get().writes(5_u64))
 	}
 	/// Storage: `HashrateMarket::Orders` (r:1 w:1)
 	/// Proof: `HashrateMarket::Orders` (`max_values`: None, `max_size`: Some(4270), added: 6745, mode: `MaxEncodedLen`)
@@ -161,8 +161,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		// Proof Size summary in bytes:
 		//  Measured:  `2314`
 		//  Estimated: `7735`
-		// Minimum execution time: 38_842_000 picoseconds.
-		Weight::from_parts(42_810_000, 7735)
+		// Minimum execution time: 39_694_000 picoseconds.
+		Weight::from_parts(49_443_000, 7735)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -180,23 +180,23 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		// Proof Size summary in bytes:
 		//  Measured:  `5774`
 		//  Estimated: `7735`
-		// Minimum execution time: 130_374_000 picoseconds.
-		Weight::from_parts(156_503_000, 7735)
+		// Minimum execution time: 131_016_000 picoseconds.
+		Weight::from_parts(159_299_000, 7735)
 			.saturating_add(T::DbWeight::get().reads(5_u64))
 			.saturating_add(T::DbWeight::get().writes(5_u64))
 	}
 	/// Storage: `HashrateMarket::Orders` (r:1 w:1)
 	/// Proof: `HashrateMarket::Orders` (`max_values`: None, `max_size`: Some(4270), added: 6745, mode: `MaxEncodedLen`)
-	/// Storage: `HashrateMarket::ExpiryQueue` (r:16 w:16)
+	/// Storage: `HashrateMarket::ExpiryQueue` (r:16 w:2)
 	/// Proof: `HashrateMarket::ExpiryQueue` (`max_values`: None, `max_size`: Some(1038), added: 3513, mode: `MaxEncodedLen`)
 	fn submit_pot() -> Weight {
 		// Proof Size summary in bytes:
 		//  Measured:  `6114`
 		//  Estimated: `57198`
-		// Minimum execution time: 163_306_000 picoseconds.
-		Weight::from_parts(176_862_000, 57198)
+		// Minimum execution time: 143_779_000 picoseconds.
+		Weight::from_parts(174_738_000, 57198)
 			.saturating_add(T::DbWeight::get().reads(17_u64))
-			.saturating_add(T::DbWeight::get().writes(17_u64))
+			.saturating_add(T::DbWeight::get().writes(3_u64))
 	}
 	/// Storage: `HashrateMarket::Validators` (r:1 w:0)
 	/// Proof: `HashrateMarket::Validators` (`max_values`: Some(1), `max_size`: Some(1025), added: 1520, mode: `MaxEncodedLen`)
@@ -214,8 +214,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		// Proof Size summary in bytes:
 		//  Measured:  `9062`
 		//  Estimated: `7735`
-		// Minimum execution time: 222_126_000 picoseconds.
-		Weight::from_parts(232_676_000, 7735)
+		// Minimum execution time: 224_201_000 picoseconds.
+		Weight::from_parts(268_023_000, 7735)
 			.saturating_add(T::DbWeight::get().reads(8_u64))
 			.saturating_add(T::DbWeight::get().writes(7_u64))
 	}
@@ -225,8 +225,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		// Proof Size summary in bytes:
 		//  Measured:  `1025`
 		//  Estimated: `2510`
-		// Minimum execution time: 25_718_000 picoseconds.
-		Weight::from_parts(27_782_000, 2510)
+		// Minimum execution time: 26_249_000 picoseconds.
+		Weight::from_parts(32_060_000, 2510)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -236,8 +236,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		// Proof Size summary in bytes:
 		//  Measured:  `1057`
 		//  Estimated: `2510`
-		// Minimum execution time: 25_147_000 picoseconds.
-		Weight::from_parts(27_562_000, 2510)
+		// Minimum execution time: 25_719_000 picoseconds.
+		Weight::from_parts(27_372_000, 2510)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -256,10 +256,10 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		// Proof Size summary in bytes:
 		//  Measured:  `365 + n * (4417 ±0)`
 		//  Estimated: `4503 + n * (6745 ±0)`
-		// Minimum execution time: 7_183_000 picoseconds.
-		Weight::from_parts(7_514_000, 4503)
-			// Standard Error: 210_707
-			.saturating_add(Weight::from_parts(100_734_930, 0).saturating_mul(n.into()))
+		// Minimum execution time: 7_995_000 picoseconds.
+		Weight::from_parts(8_246_000, 4503)
+			// Standard Error: 215_293
+			.saturating_add(Weight::from_parts(98_476_973, 0).saturating_mul(n.into()))
 			.saturating_add(T::DbWeight::get().reads(3_u64))
 			.saturating_add(T::DbWeight::get().reads((2_u64).saturating_mul(n.into())))
 			.saturating_add(T::DbWeight::get().writes(3_u64))
@@ -280,8 +280,8 @@ impl WeightInfo for () {
 		// Proof Size summary in bytes:
 		//  Measured:  `146`
 		//  Estimated: `5637`
-		// Minimum execution time: 114_355_000 picoseconds.
-		Weight::from_parts(136_566_000, 5637)
+		// Minimum execution time: 111_449_000 picoseconds.
+		Weight::from_parts(123_732_000, 5637)
 			.saturating_add(RocksDbWeight::get().reads(3_u64))
 			.saturating_add(RocksDbWeight::get().writes(3_u64))
 	}
@@ -295,8 +295,8 @@ impl WeightInfo for () {
 		// Proof Size summary in bytes:
 		//  Measured:  `2381`
 		//  Estimated: `5637`
-		// Minimum execution time: 101_350_000 picoseconds.
-		Weight::from_parts(121_638_000, 5637)
+		// Minimum execution time: 99_347_000 picoseconds.
+		Weight::from_parts(102_963_000, 5637)
 			.saturating_add(RocksDbWeight::get().reads(3_u64))
 			.saturating_add(RocksDbWeight::get().writes(3_u64))
 	}
@@ -310,8 +310,8 @@ impl WeightInfo for () {
 		// Proof Size summary in bytes:
 		//  Measured:  `2357`
 		//  Estimated: `5637`
-		// Minimum execution time: 117_530_000 picoseconds.
-		Weight::from_parts(141_776_000, 5637)
+		// Minimum execution time: 116_278_000 picoseconds.
+		Weight::from_parts(138_409_000, 5637)
 			.saturating_add(RocksDbWeight::get().reads(3_u64))
 			.saturating_add(RocksDbWeight::get().writes(3_u64))
 	}
@@ -321,8 +321,8 @@ impl WeightInfo for () {
 		// Proof Size summary in bytes:
 		//  Measured:  `2223`
 		//  Estimated: `5637`
-		// Minimum execution time: 35_366_000 picoseconds.
-		Weight::from_parts(43_241_000, 5637)
+		// Minimum execution time: 35_677_000 picoseconds.
+		Weight::from_parts(43_702_000, 5637)
 			.saturating_add(RocksDbWeight::get().reads(1_u64))
 			.saturating_add(RocksDbWeight::get().writes(1_u64))
 	}
@@ -334,16 +334,16 @@ impl WeightInfo for () {
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
 	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(85), added: 2560, mode: `MaxEncodedLen`)
-	/// Storage: `HashrateMarket::ExpiryQueue` (r:15 w:15)
+	/// Storage: `HashrateMarket::ExpiryQueue` (r:15 w:1)
 	/// Proof: `HashrateMarket::ExpiryQueue` (`max_values`: None, `max_size`: Some(1038), added: 3513, mode: `MaxEncodedLen`)
 	fn place_order() -> Weight {
 		// Proof Size summary in bytes:
 		//  Measured:  `4141`
 		//  Estimated: `53685`
-		// Minimum execution time: 250_871_000 picoseconds.
-		Weight::from_parts(301_615_000, 53685)
+		// Minimum execution time: 228_669_000 picoseconds.
+		Weight::from_parts(279_464_000, 53685)
 			.saturating_add(RocksDbWeight::get().reads(19_u64))
-			.saturating_add(RocksDbWeight::get().writes(19_u64))
+			.saturating_add(RocksDbWeight::get().writes(5_u64))
 	}
 	/// Storage: `HashrateMarket::Orders` (r:1 w:1)
 	/// Proof: `HashrateMarket::Orders` (`max_values`: None, `max_size`: Some(4270), added: 6745, mode: `MaxEncodedLen`)
@@ -353,16 +353,16 @@ impl WeightInfo for () {
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
 	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(85), added: 2560, mode: `MaxEncodedLen`)
-	/// Storage: `HashrateMarket::ExpiryQueue` (r:17 w:17)
+	/// Storage: `HashrateMarket::ExpiryQueue` (r:17 w:2)
 	/// Proof: `HashrateMarket::ExpiryQueue` (`max_values`: None, `max_size`: Some(1038), added: 3513, mode: `MaxEncodedLen`)
 	fn renew_order() -> Weight {
 		// Proof Size summary in bytes:
 		//  Measured:  `7494`
 		//  Estimated: `60711`
-		// Minimum execution time: 264_596_000 picoseconds.
-		Weight::from_parts(296_706_000, 60711)
+		// Minimum execution time: 241_092_000 picoseconds.
+		Weight::from_parts(295_103_000, 60711)
 			.saturating_add(RocksDbWeight::get().reads(21_u64))
-			.saturating_add(RocksDbWeight::get().writes(20_u64))
+			.saturating_add(RocksDbWeight::get().writes(5_u64))
 	}
 	/// Storage: `HashrateMarket::Orders` (r:1 w:1)
 	/// Proof: `HashrateMarket::Orders` (`max_values`: None, `max_size`: Some(4270), added: 6745, mode: `MaxEncodedLen`)
@@ -370,8 +370,8 @@ impl WeightInfo for () {
 		// Proof Size summary in bytes:
 		//  Measured:  `2314`
 		//  Estimated: `7735`
-		// Minimum execution time: 38_842_000 picoseconds.
-		Weight::from_parts(42_810_000, 7735)
+		// Minimum execution time: 39_694_000 picoseconds.
+		Weight::from_parts(49_443_000, 7735)
 			.saturating_add(RocksDbWeight::get().reads(1_u64))
 			.saturating_add(RocksDbWeight::get().writes(1_u64))
 	}
@@ -389,23 +389,23 @@ impl WeightInfo for () {
 		// Proof Size summary in bytes:
 		//  Measured:  `5774`
 		//  Estimated: `7735`
-		// Minimum execution time: 130_374_000 picoseconds.
-		Weight::from_parts(156_503_000, 7735)
+		// Minimum execution time: 131_016_000 picoseconds.
+		Weight::from_parts(159_299_000, 7735)
 			.saturating_add(RocksDbWeight::get().reads(5_u64))
 			.saturating_add(RocksDbWeight::get().writes(5_u64))
 	}
 	/// Storage: `HashrateMarket::Orders` (r:1 w:1)
 	/// Proof: `HashrateMarket::Orders` (`max_values`: None, `max_size`: Some(4270), added: 6745, mode: `MaxEncodedLen`)
-	/// Storage: `HashrateMarket::ExpiryQueue` (r:16 w:16)
+	/// Storage: `HashrateMarket::ExpiryQueue` (r:16 w:2)
 	/// Proof: `HashrateMarket::ExpiryQueue` (`max_values`: None, `max_size`: Some(1038), added: 3513, mode: `MaxEncodedLen`)
 	fn submit_pot() -> Weight {
 		// Proof Size summary in bytes:
 		//  Measured:  `6114`
 		//  Estimated: `57198`
-		// Minimum execution time: 163_306_000 picoseconds.
-		Weight::from_parts(176_862_000, 57198)
+		// Minimum execution time: 143_779_000 picoseconds.
+		Weight::from_parts(174_738_000, 57198)
 			.saturating_add(RocksDbWeight::get().reads(17_u64))
-			.saturating_add(RocksDbWeight::get().writes(17_u64))
+			.saturating_add(RocksDbWeight::get().writes(3_u64))
 	}
 	/// Storage: `HashrateMarket::Validators` (r:1 w:0)
 	/// Proof: `HashrateMarket::Validators` (`max_values`: Some(1), `max_size`: Some(1025), added: 1520, mode: `MaxEncodedLen`)
@@ -423,8 +423,8 @@ impl WeightInfo for () {
 		// Proof Size summary in bytes:
 		//  Measured:  `9062`
 		//  Estimated: `7735`
-		// Minimum execution time: 222_126_000 picoseconds.
-		Weight::from_parts(232_676_000, 7735)
+		// Minimum execution time: 224_201_000 picoseconds.
+		Weight::from_parts(268_023_000, 7735)
 			.saturating_add(RocksDbWeight::get().reads(8_u64))
 			.saturating_add(RocksDbWeight::get().writes(7_u64))
 	}
@@ -434,8 +434,8 @@ impl WeightInfo for () {
 		// Proof Size summary in bytes:
 		//  Measured:  `1025`
 		//  Estimated: `2510`
-		// Minimum execution time: 25_718_000 picoseconds.
-		Weight::from_parts(27_782_000, 2510)
+		// Minimum execution time: 26_249_000 picoseconds.
+		Weight::from_parts(32_060_000, 2510)
 			.saturating_add(RocksDbWeight::get().reads(1_u64))
 			.saturating_add(RocksDbWeight::get().writes(1_u64))
 	}
@@ -445,8 +445,8 @@ impl WeightInfo for () {
 		// Proof Size summary in bytes:
 		//  Measured:  `1057`
 		//  Estimated: `2510`
-		// Minimum execution time: 25_147_000 picoseconds.
-		Weight::from_parts(27_562_000, 2510)
+		// Minimum execution time: 25_719_000 picoseconds.
+		Weight::from_parts(27_372_000, 2510)
 			.saturating_add(RocksDbWeight::get().reads(1_u64))
 			.saturating_add(RocksDbWeight::get().writes(1_u64))
 	}
@@ -465,10 +465,10 @@ impl WeightInfo for () {
 		// Proof Size summary in bytes:
 		//  Measured:  `365 + n * (4417 ±0)`
 		//  Estimated: `4503 + n * (6745 ±0)`
-		// Minimum execution time: 7_183_000 picoseconds.
-		Weight::from_parts(7_514_000, 4503)
-			// Standard Error: 210_707
-			.saturating_add(Weight::from_parts(100_734_930, 0).saturating_mul(n.into()))
+		// Minimum execution time: 7_995_000 picoseconds.
+		Weight::from_parts(8_246_000, 4503)
+			// Standard Error: 215_293
+			.saturating_add(Weight::from_parts(98_476_973, 0).saturating_mul(n.into()))
 			.saturating_add(RocksDbWeight::get().reads(3_u64))
 			.saturating_add(RocksDbWeight::get().reads((2_u64).saturating_mul(n.into())))
 			.saturating_add(RocksDbWeight::get().writes(3_u64))
