@@ -264,7 +264,12 @@ impl TestNode {
             let tcp = address
                 .strip_prefix("/ip4/127.0.0.1/tcp/")
                 .or_else(|| address.strip_prefix("/ip4/0.0.0.0/tcp/"))?;
-            let port = tcp.split('/').next()?;
+            let mut rest = tcp.split('/');
+            let port = rest.next()?;
+            // Plain TCP only: a WebSocket listener (`.../tcp/PORT/ws`) speaks another transport.
+            if rest.next().is_some_and(|protocol| protocol != "p2p") {
+                return None;
+            }
             Some(format!("/ip4/127.0.0.1/tcp/{port}/p2p/{peer_id}"))
         });
         loopback.ok_or_else(|| NodeError::NoLoopbackAddress {
