@@ -148,6 +148,20 @@ pub struct ConvGeometry {
 }
 
 impl ConvGeometry {
+    /// A stride-1 convolution's geometry; the caller has checked that the kernel fits the
+    /// padded input.
+    pub fn new(height: usize, width: usize, in_channels: usize, kernel: usize, padding: usize) -> Self {
+        Self {
+            height,
+            width,
+            in_channels,
+            kernel,
+            padding,
+            out_height: height + 2 * padding - kernel + 1,
+            out_width: width + 2 * padding - kernel + 1,
+        }
+    }
+
     pub fn patch_len(&self) -> usize {
         self.kernel * self.kernel * self.in_channels
     }
@@ -293,15 +307,7 @@ mod tests {
     #[test]
     fn im2col_matches_its_definition() {
         for (height, width, channels, kernel, padding) in [(5, 4, 2, 3, 1), (3, 6, 1, 3, 2), (4, 4, 3, 1, 0), (2, 2, 1, 3, 1)] {
-            let g = ConvGeometry {
-                height,
-                width,
-                in_channels: channels,
-                kernel,
-                padding,
-                out_height: height + 2 * padding - kernel + 1,
-                out_width: width + 2 * padding - kernel + 1,
-            };
+            let g = ConvGeometry::new(height, width, channels, kernel, padding);
             let batch = 2;
             let images = random(batch * height * width * channels, 6);
             let mut cols = vec![f32::NAN; batch * g.out_height * g.out_width * g.patch_len()];
@@ -331,7 +337,7 @@ mod tests {
 
     #[test]
     fn im2col_and_col2im_are_adjoint_and_split_independent() {
-        let g = ConvGeometry { height: 5, width: 4, in_channels: 2, kernel: 3, padding: 1, out_height: 5, out_width: 4 };
+        let g = ConvGeometry::new(5, 4, 2, 3, 1);
         let batch = 3;
         let images = random(batch * 5 * 4 * 2, 4);
         let cols_grad = random(batch * 20 * g.patch_len(), 5);

@@ -131,15 +131,7 @@ impl Architecture {
                             "{position}: a {kernel}x{kernel} kernel does not fit a {height}x{width} input with padding {padding}"
                         )));
                     }
-                    let geometry = ConvGeometry {
-                        height,
-                        width,
-                        in_channels: channels,
-                        kernel,
-                        padding,
-                        out_height: height + 2 * padding - kernel + 1,
-                        out_width: width + 2 * padding - kernel + 1,
-                    };
+                    let geometry = ConvGeometry::new(height, width, channels, kernel, padding);
                     let out_channels = out_channels as usize;
                     let weight = add_tensor(
                         format!("layers.{index}.conv2d.weight"),
