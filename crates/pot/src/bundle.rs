@@ -39,6 +39,16 @@ pub fn checkpoint_path(step: u64) -> String {
     format!("checkpoints/step-{step:010}.ckpt")
 }
 
+/// The step of a path written by [`checkpoint_path`], and only of such a path (exactly ten
+/// digits), so that distinct paths never name the same step.
+pub fn parse_checkpoint_path(path: &str) -> Option<u64> {
+    let digits = path.strip_prefix("checkpoints/step-")?.strip_suffix(".ckpt")?;
+    if digits.len() != 10 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
 pub fn checkpoint_file_bytes(params: usize, state: usize) -> u64 {
     CHECKPOINT_HEADER_BYTES + 4 * (params as u64 + state as u64)
 }
@@ -98,6 +108,13 @@ fn read_f32s(bytes: &[u8]) -> Vec<f32> {
 /// Decodes a checkpoint file whose shapes must be exactly `params` and `state` floats.
 /// The loss is not stored in the file; it comes from the transcript leaf.
 pub fn decode_checkpoint(bytes: &[u8], params: usize, state: usize) -> Result<Checkpoint, String> {
+    let (checkpoint, _) = decode_checkpoint_hashed(bytes, params, state)?;
+    Ok(checkpoint)
+}
+
+/// [`decode_checkpoint`], plus the tensor hashes (parameters, optimizer state) taken straight
+/// from the stored little-endian bytes, which is what [`tensor_hash`](crate::transcript::tensor_hash) hashes: no re-encoding.
+pub fn decode_checkpoint_hashed(bytes: &[u8], params: usize, state: usize) -> Result<(Checkpoint, [Sha256Hex; 2]), String> {
     let expected = checkpoint_file_bytes(params, state);
     if bytes.len() as u64 != expected {
         return Err(format!("{} bytes, expected {expected} for {params} parameters and {state} state values", bytes.len()));
@@ -113,7 +130,8 @@ pub fn decode_checkpoint(bytes: &[u8], params: usize, state: usize) -> Result<Ch
     }
     let body = &bytes[CHECKPOINT_HEADER_BYTES as usize..];
     let (param_bytes, state_bytes) = body.split_at(4 * params);
-    Ok(Checkpoint { step, params: read_f32s(param_bytes), optimizer_state: read_f32s(state_bytes), loss: 0.0 })
+    let checkpoint = Checkpoint { step, params: read_f32s(param_bytes), optimizer_state: read_f32s(state_bytes), loss: 0.0 };
+    Ok((checkpoint, [Sha256Hex::of(param_bytes), Sha256Hex::of(state_bytes)]))
 }
 
 pub fn decode_model(bytes: &[u8], params: usize) -> Result<Vec<f32>, String> {
@@ -256,6 +274,25 @@ impl From<[u8; 32]> for Sha256Hex {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transcript::tensor_hash;
+
+    #[test]
+    fn checkpoint_paths_parse_back_to_their_step_only() {
+        for step in [0, 7, 600, 99_999_999, 9_999_999_999] {
+            assert_eq!(parse_checkpoint_path(&checkpoint_path(step)), Some(step));
+        }
+        for path in [
+            "checkpoints/step-600.ckpt",
+            "checkpoints/step-00000006000.ckpt",
+            "checkpoints/step-+000000600.ckpt",
+            "checkpoints/step-0000000600.ckpt.bak",
+            "checkpoints/step-000000060a.ckpt",
+            "step-0000000600.ckpt",
+            "model.bin",
+        ] {
+            assert_eq!(parse_checkpoint_path(path), None, "{path}");
+        }
+    }
 
     #[test]
     fn checkpoint_round_trips_and_rejects_wrong_shapes() {
@@ -263,6 +300,8 @@ mod tests {
         let bytes = encode_checkpoint(&checkpoint);
         assert_eq!(bytes.len() as u64, checkpoint_file_bytes(3, 3));
         assert_eq!(decode_checkpoint(&bytes, 3, 3).unwrap(), checkpoint);
+        let (_, hashes) = decode_checkpoint_hashed(&bytes, 3, 3).unwrap();
+        assert_eq!(hashes, [tensor_hash(&checkpoint.params), tensor_hash(&checkpoint.optimizer_state)]);
         assert!(decode_checkpoint(&bytes[..bytes.len() - 1], 3, 3).unwrap_err().contains("expected"));
         assert!(decode_checkpoint(&bytes, 2, 4).unwrap_err().contains("shapes"));
         let model = encode_model(&checkpoint.params);

@@ -352,8 +352,9 @@ impl TrainingPlan {
         steps
     }
 
+    /// `ceil(total_steps / k)`, the length of [`Self::checkpoint_steps`] minus one.
     pub fn segment_count(&self) -> usize {
-        self.checkpoint_steps().len() - 1
+        self.total_steps.div_ceil(self.checkpoint_interval) as usize
     }
 }
 

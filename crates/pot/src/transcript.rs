@@ -37,12 +37,52 @@ impl fmt::Debug for Sha256Hex {
 
 impl std::str::FromStr for Sha256Hex {
     type Err = String;
+    /// 64 hex digits (either case), optionally after one `0x`.
     fn from_str(text: &str) -> Result<Self, String> {
-        let mut bytes = [0u8; 32];
-        hex::decode_to_slice(text.trim_start_matches("0x"), &mut bytes)
-            .map_err(|_| format!("{text:?} is not a sha256 digest (64 hex digits)"))?;
-        Ok(Self(bytes))
+        Self::from_hex(text.as_bytes())
     }
+}
+
+impl Sha256Hex {
+    /// 64 hex digits (either case), optionally after one `0x`.
+    pub fn from_hex(text: &[u8]) -> Result<Self, String> {
+        decode_digest(text.strip_prefix(b"0x").unwrap_or(text))
+            .map(Self)
+            .ok_or_else(|| format!("{:?} is not a sha256 digest (64 hex digits)", String::from_utf8_lossy(text)))
+    }
+}
+
+/// Decodes exactly 64 hex digits. Written out, with a table and no branch per digit, because
+/// transcripts and manifests hold hundreds of digests and the generic `hex` decoder was a fifth
+/// of a static verification's time.
+fn decode_digest(digits: &[u8]) -> Option<[u8; 32]> {
+    /// The value of each hex digit; 0xff for every other byte.
+    const NIBBLES: [u8; 256] = {
+        let mut table = [0xff; 256];
+        let mut i = 0;
+        while i < 10 {
+            table[b'0' as usize + i] = i as u8;
+            i += 1;
+        }
+        let mut i = 0;
+        while i < 6 {
+            table[b'a' as usize + i] = 10 + i as u8;
+            table[b'A' as usize + i] = 10 + i as u8;
+            i += 1;
+        }
+        table
+    };
+    if digits.len() != 64 {
+        return None;
+    }
+    let mut bytes = [0u8; 32];
+    let mut invalid = 0u8;
+    for (byte, pair) in bytes.iter_mut().zip(digits.chunks_exact(2)) {
+        let (high, low) = (NIBBLES[pair[0] as usize], NIBBLES[pair[1] as usize]);
+        invalid |= high | low;
+        *byte = high << 4 | low;
+    }
+    (invalid & 0xf0 == 0).then_some(bytes)
 }
 
 impl Serialize for Sha256Hex {
@@ -61,10 +101,16 @@ impl<'de> Deserialize<'de> for Sha256Hex {
                 f.write_str("a sha256 digest as 64 hex digits")
             }
             fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Sha256Hex, E> {
-                text.parse().map_err(E::custom)
+                Sha256Hex::from_hex(text.as_bytes()).map_err(E::custom)
+            }
+            fn visit_bytes<E: serde::de::Error>(self, text: &[u8]) -> Result<Sha256Hex, E> {
+                Sha256Hex::from_hex(text).map_err(E::custom)
             }
         }
-        deserializer.deserialize_str(HexVisitor)
+        // serde_json hands a string's raw bytes to `visit_bytes` without validating them as
+        // UTF-8 first (only ASCII hex digits are accepted anyway); deserializers without a
+        // byte type give the string to `visit_str`.
+        deserializer.deserialize_bytes(HexVisitor)
     }
 }
 
@@ -189,6 +235,26 @@ mod tests {
         hasher.update(leaves[1].hash());
         assert_eq!(merkle_root(&leaves).0, <[u8; 32]>::from(hasher.finalize()));
         assert_eq!(merkle_root(&leaves[..1]).0, leaves[0].hash());
+    }
+
+    #[test]
+    fn digests_parse_from_hex_of_either_case() {
+        let digest = Sha256Hex::of(b"x");
+        let text = digest.to_string();
+        assert_eq!(text.parse::<Sha256Hex>().unwrap(), digest);
+        assert_eq!(text.to_uppercase().parse::<Sha256Hex>().unwrap(), digest);
+        assert_eq!(format!("0x{text}").parse::<Sha256Hex>().unwrap(), digest);
+        assert_eq!(hex::encode(decode_digest(text.as_bytes()).unwrap()), text);
+        // Through serde, as in transcripts and manifests, from JSON text and from a Value.
+        let json = format!("\"{text}\"");
+        assert_eq!(serde_json::from_str::<Sha256Hex>(&json).unwrap(), digest);
+        assert_eq!(serde_json::from_value::<Sha256Hex>(serde_json::Value::String(text.clone())).unwrap(), digest);
+        for bad in ["\"zz\"", "[1,2]", "7", &format!("\"{}\\u00e9\"", &text[..63])] {
+            assert!(serde_json::from_str::<Sha256Hex>(bad).is_err(), "{bad}");
+        }
+        for bad in [&text[1..], &format!("{text}0"), &text.replacen(&text[..1], "g", 1), "", &format!("0x0x{}", &text[4..])] {
+            assert!(bad.parse::<Sha256Hex>().is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -1,16 +1,16 @@
 //! The verifier: from spec + bundle + challenge seed to a structured verdict.
 //!
-//! Checks, in order: the manifest (the exact file set the transcript implies, each file present
-//! with the size the spec implies), the spec, the transcript's schedule and Merkle root, that
+//! Checks, in order: the manifest (the exact file set the transcript implies, each file with the
+//! size the spec implies), the spec, the transcript's schedule and Merkle root, that
 //! checkpoint 0 is init(seed), the final model, the evaluation accuracy, the on-chain
 //! commitment, and finally an exact replay of segments drawn from the challenge seed (the last
-//! segment always among them). A file is read only when a check uses it, and then its sha256
-//! must match the manifest and, for a checkpoint, its content must match its leaf; so a
+//! segment always among them). A file is opened only when a check uses it, and then its size
+//! must match the manifest and its content its sha256 there or, for a checkpoint, its leaf; so a
 //! validator needs only the manifest, spec, transcript, model and 2s checkpoint files. A
 //! malformed or cheating bundle gives a rejection with reasons, never a panic or an unbounded
 //! allocation.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path};
 
 use serde::Serialize;
@@ -151,12 +151,26 @@ impl Report {
 /// What the static checks established, ready for challenge replays.
 pub struct CheckedBundle {
     dir: std::path::PathBuf,
-    manifest: BTreeMap<String, ManifestEntry>,
+    /// The manifest's checkpoint entries, by step; read (and hashed) only when sampled.
+    checkpoints: BTreeMap<u64, Listed>,
     pub reasons: Vec<Rejection>,
     pub transcript: Option<Transcript>,
     pub accuracy: Option<AccuracyReport>,
     /// False when the schedule or checkpoint files make segment replay meaningless.
     replayable: bool,
+}
+
+/// Size and sha256 a manifest lists for one file.
+#[derive(Debug, Clone, Copy)]
+struct Listed {
+    bytes: u64,
+    sha256: Sha256Hex,
+}
+
+impl From<&ManifestEntry> for Listed {
+    fn from(entry: &ManifestEntry) -> Self {
+        Self { bytes: entry.bytes, sha256: entry.sha256 }
+    }
 }
 
 /// Verifies bundles of one order.
@@ -193,7 +207,7 @@ impl<'a> Verifier<'a> {
     pub fn check_bundle(&self, dir: &Path, commitment: Option<&Commitment>) -> CheckedBundle {
         let mut checked = CheckedBundle {
             dir: dir.to_path_buf(),
-            manifest: BTreeMap::new(),
+            checkpoints: BTreeMap::new(),
             reasons: Vec::new(),
             transcript: None,
             accuracy: None,
@@ -229,20 +243,35 @@ impl<'a> Verifier<'a> {
             && Sha256Hex::of(&manifest_bytes) != commitment.bundle_sha256 {
                 checked.reasons.push(Rejection::CommitmentMismatch { field: "bundle_sha256".into() });
             }
-        let mut entries = BTreeMap::new();
+        // Sorted into the files a bundle has; checkpoints by step, as `parse_checkpoint_path`
+        // gives one path per step (so a repeated step is a repeated path).
+        let mut named: BTreeMap<&str, Listed> = BTreeMap::new();
+        let mut checkpoint_entries: BTreeMap<u64, (&str, Listed)> = BTreeMap::new();
+        let mut others: BTreeSet<&str> = BTreeSet::new();
         for entry in &manifest.files {
-            if !is_safe_relative_path(&entry.path) {
-                checked.reasons.push(malformed(format!("{MANIFEST_FILE}: unsafe path {:?}", entry.path)));
+            let path = entry.path.as_str();
+            if !is_safe_relative_path(path) {
+                checked.reasons.push(malformed(format!("{MANIFEST_FILE}: unsafe path {path:?}")));
                 return checked;
             }
-            if entries.insert(entry.path.as_str(), entry).is_some() {
-                checked.reasons.push(malformed(format!("{MANIFEST_FILE}: {} listed twice", entry.path)));
+            let repeated = if let Some(step) = bundle::parse_checkpoint_path(path) {
+                checkpoint_entries.insert(step, (path, entry.into())).is_some()
+            } else if [SPEC_FILE, TRANSCRIPT_FILE, MODEL_FILE].contains(&path) {
+                named.insert(path, entry.into()).is_some()
+            } else {
+                !others.insert(path)
+            };
+            if repeated {
+                checked.reasons.push(malformed(format!("{MANIFEST_FILE}: {path} listed twice")));
                 return checked;
             }
         }
+        for path in others {
+            checked.reasons.push(malformed(format!("unexpected file {path} in the manifest")));
+        }
 
         let read_listed = |path: &str, max_bytes: u64, reasons: &mut Vec<Rejection>| {
-            read_listed_file(dir, entries.get(path).copied(), path, max_bytes).map_err(|r| reasons.push(r)).ok()
+            read_listed_file(dir, named.get(path).copied(), path, max_bytes).map_err(|r| reasons.push(r)).ok()
         };
 
         // Spec.
@@ -281,81 +310,64 @@ impl<'a> Verifier<'a> {
             }
         }
         let expected_steps = self.plan.checkpoint_steps();
-        let claimed_steps: Vec<u64> = transcript.leaves.iter().map(|leaf| leaf.step).collect();
-        let schedule_ok = claimed_steps == expected_steps && transcript.total_steps == self.plan.total_steps;
+        let schedule_ok = transcript.total_steps == self.plan.total_steps
+            && transcript.leaves.len() == expected_steps.len()
+            && transcript.leaves.iter().zip(&expected_steps).all(|(leaf, &step)| leaf.step == step);
         if !schedule_ok {
             checked.reasons.push(Rejection::StepCountMismatch {
                 expected_steps: self.plan.total_steps,
-                claimed_steps: transcript.total_steps.max(claimed_steps.last().copied().unwrap_or(0)),
+                claimed_steps: transcript.total_steps.max(transcript.leaves.last().map_or(0, |leaf| leaf.step)),
                 expected_checkpoints: expected_steps.len(),
-                claimed_checkpoints: claimed_steps.len(),
+                claimed_checkpoints: transcript.leaves.len(),
             });
         }
 
-        // The manifest lists exactly the files the transcript explains, each on disk with the
-        // listed size, checkpoints with exactly the size the spec's shapes imply. Contents are
-        // hashed when a check reads them.
-        let params_len = self.plan.architecture.parameter_count();
-        let checkpoint_paths: BTreeMap<String, u64> =
-            claimed_steps.iter().map(|&step| (bundle::checkpoint_path(step), step)).collect();
+        // The manifest lists exactly the files the transcript explains, checkpoints and model
+        // with exactly the size the spec's shapes imply. Files are opened, and their size and
+        // content checked, when a check reads them: a checkpoint outside the sampled segments is
+        // never opened, as its leaf is already bound by the root (see docs/proof-of-training.md).
+        let claimed_steps: BTreeSet<u64> = transcript.leaves.iter().map(|leaf| leaf.step).collect();
         let mut checkpoints_ok = true;
-        for path in checkpoint_paths.keys() {
-            if !entries.contains_key(path.as_str()) {
-                checked.reasons.push(malformed(format!("{path} is missing from the manifest")));
+        for &step in &claimed_steps {
+            if !checkpoint_entries.contains_key(&step) {
+                checked.reasons.push(malformed(format!("{} is missing from the manifest", bundle::checkpoint_path(step))));
                 checkpoints_ok = false;
             }
         }
-        for (path, entry) in &entries {
-            let expected_bytes = if checkpoint_paths.contains_key(*path) {
-                Some(self.expected_checkpoint_bytes())
-            } else if *path == MODEL_FILE {
-                Some(bundle::model_file_bytes(params_len))
-            } else if [SPEC_FILE, TRANSCRIPT_FILE].contains(path) {
-                None
-            } else {
+        let checkpoint_bytes = self.expected_checkpoint_bytes();
+        for (step, (path, listed)) in &checkpoint_entries {
+            if !claimed_steps.contains(step) {
                 checked.reasons.push(malformed(format!("unexpected file {path} in the manifest")));
-                continue;
-            };
-            if let Some(expected) = expected_bytes.filter(|&expected| expected != entry.bytes) {
+            } else if listed.bytes != checkpoint_bytes {
                 checked.reasons.push(malformed(format!(
-                    "{path}: the manifest lists {} bytes, the spec's shapes give {expected}",
-                    entry.bytes
+                    "{path}: the manifest lists {} bytes, the spec's shapes give {checkpoint_bytes}",
+                    listed.bytes
                 )));
-                checkpoints_ok &= !checkpoint_paths.contains_key(*path);
-                continue;
+                checkpoints_ok = false;
             }
-            match std::fs::metadata(dir.join(path)) {
-                Ok(metadata) if metadata.is_file() && metadata.len() == entry.bytes => {}
-                Ok(metadata) => {
-                    checked.reasons.push(Rejection::ManifestMismatch {
-                        path: path.to_string(),
-                        detail: format!("{} bytes on disk, the manifest lists {}", metadata.len(), entry.bytes),
-                    });
-                    checkpoints_ok &= !checkpoint_paths.contains_key(*path);
-                }
-                Err(e) => {
-                    checked.reasons.push(malformed(format!("{path}: cannot open: {e}")));
-                    checkpoints_ok &= !checkpoint_paths.contains_key(*path);
-                }
-            }
+        }
+        let params_len = self.plan.architecture.parameter_count();
+        let model_bytes = bundle::model_file_bytes(params_len);
+        if let Some(listed) = named.get(MODEL_FILE).filter(|listed| listed.bytes != model_bytes) {
+            checked.reasons.push(malformed(format!(
+                "{MODEL_FILE}: the manifest lists {} bytes, the spec's shapes give {model_bytes}",
+                listed.bytes
+            )));
         }
 
         // Checkpoint 0 against init(seed), by its leaf.
-        let init = Trainer::new(self.spec, &self.plan, self.data, self.exec)
-            .expect("checked in Verifier::new")
-            .initial_checkpoint();
         let init_ok = transcript.leaves.first().is_some_and(|leaf| {
             leaf.step == 0
                 && leaf.loss.to_bits() == 0.0f32.to_bits()
-                && leaf.params_sha256 == tensor_hash(&init.params)
-                && leaf.optimizer_sha256 == tensor_hash(&init.optimizer_state)
+                && leaf.params_sha256 == tensor_hash(&self.plan.architecture.initial_parameters(self.spec.init_seed))
+                && leaf.optimizer_sha256 == tensor_hash(&vec![0.0; self.plan.optimizer_state_len])
         });
         if !init_ok {
             checked.reasons.push(Rejection::InitialCheckpointMismatch);
         }
 
         // Final model and accuracy.
-        if let Some(bytes) = read_listed(MODEL_FILE, bundle::model_file_bytes(params_len), &mut checked.reasons) {
+        if let Some(bytes) = read_listed(MODEL_FILE, model_bytes, &mut checked.reasons) {
             match bundle::decode_model(&bytes, params_len) {
                 Err(e) => checked.reasons.push(malformed(format!("{MODEL_FILE}: {e}"))),
                 Ok(params) => {
@@ -390,7 +402,7 @@ impl<'a> Verifier<'a> {
         }
         checked.replayable = schedule_ok && checkpoints_ok;
         checked.transcript = Some(transcript);
-        checked.manifest = entries.into_iter().map(|(path, entry)| (path.to_string(), entry.clone())).collect();
+        checked.checkpoints = checkpoint_entries.into_iter().map(|(step, (_, listed))| (step, listed)).collect();
         checked
     }
 
@@ -433,17 +445,19 @@ impl<'a> Verifier<'a> {
         }
     }
 
-    /// Reads checkpoint `index` (sha256 against the manifest, shapes, content against its leaf).
+    /// Reads checkpoint `index` (size against the manifest, shapes, content against its leaf).
+    ///
+    /// The file's sha256 is not compared with the manifest's: the header checks and the two
+    /// tensor hashes of the leaf fix every byte of the file, so that digest could only confirm
+    /// what the leaf already binds, at the cost of hashing the file twice.
     fn load_checkpoint(&self, checked: &CheckedBundle, transcript: &Transcript, index: usize) -> Result<Checkpoint, Rejection> {
         let leaf = &transcript.leaves[index];
         let path = bundle::checkpoint_path(leaf.step);
-        let bytes = read_listed_file(&checked.dir, checked.manifest.get(&path), &path, self.expected_checkpoint_bytes())?;
-        let mut checkpoint = bundle::decode_checkpoint(&bytes, self.plan.architecture.parameter_count(), self.plan.optimizer_state_len)
-            .map_err(|e| Rejection::MalformedBundle { detail: format!("{path}: {e}") })?;
-        if checkpoint.step != leaf.step
-            || tensor_hash(&checkpoint.params) != leaf.params_sha256
-            || tensor_hash(&checkpoint.optimizer_state) != leaf.optimizer_sha256
-        {
+        let (bytes, _) = read_listed_sized(&checked.dir, checked.checkpoints.get(&leaf.step).copied(), &path, self.expected_checkpoint_bytes())?;
+        let (mut checkpoint, [params_sha256, optimizer_sha256]) =
+            bundle::decode_checkpoint_hashed(&bytes, self.plan.architecture.parameter_count(), self.plan.optimizer_state_len)
+                .map_err(|e| Rejection::MalformedBundle { detail: format!("{path}: {e}") })?;
+        if checkpoint.step != leaf.step || params_sha256 != leaf.params_sha256 || optimizer_sha256 != leaf.optimizer_sha256 {
             return Err(Rejection::CheckpointLeafMismatch { step: leaf.step });
         }
         checkpoint.loss = leaf.loss;
@@ -469,33 +483,57 @@ impl<'a> Verifier<'a> {
                 distances: distances(&self.plan, &start.params, &replayed.params, &committed.params),
             });
         }
-        let leaf = &transcript.leaves[segment + 1];
+        // `committed` hashes to its leaf (checked on loading), so the replayed end hashes to the
+        // leaf exactly when it equals `committed` bit for bit: no need to hash it again.
+        let params_match = same_bits(&replayed.params, &committed.params);
         Ok(SegmentReport {
             segment,
             start_step: start.step,
             end_step: committed.step,
-            params_match: tensor_hash(&replayed.params) == leaf.params_sha256,
-            optimizer_match: tensor_hash(&replayed.optimizer_state) == leaf.optimizer_sha256,
-            loss_match: replayed.loss.to_bits() == leaf.loss.to_bits(),
-            committed_loss: leaf.loss,
+            params_match,
+            optimizer_match: same_bits(&replayed.optimizer_state, &committed.optimizer_state),
+            loss_match: replayed.loss.to_bits() == committed.loss.to_bits(),
+            committed_loss: committed.loss,
             replayed_loss: replayed.loss,
-            distances: distances(&self.plan, &start.params, &replayed.params, &committed.params),
+            distances: if params_match {
+                SegmentDistances::identical(&self.plan)
+            } else {
+                distances(&self.plan, &start.params, &replayed.params, &committed.params)
+            },
         })
     }
 }
 
+fn same_bits(a: &[f32], b: &[f32]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+}
+
 /// Reads a file the manifest lists, at most `max_bytes`, and checks its size and sha256.
-fn read_listed_file(dir: &Path, entry: Option<&ManifestEntry>, path: &str, max_bytes: u64) -> Result<Vec<u8>, Rejection> {
-    let entry = entry.ok_or_else(|| Rejection::MalformedBundle { detail: format!("{path} is missing from the manifest") })?;
-    let bytes = bundle::read_file_bounded(&dir.join(path), max_bytes)
-        .map_err(|e| Rejection::MalformedBundle { detail: format!("{path}: {e}") })?;
-    if bytes.len() as u64 != entry.bytes || Sha256Hex::of(&bytes) != entry.sha256 {
+fn read_listed_file(dir: &Path, entry: Option<Listed>, path: &str, max_bytes: u64) -> Result<Vec<u8>, Rejection> {
+    let (bytes, entry) = read_listed_sized(dir, entry, path, max_bytes)?;
+    let sha256 = Sha256Hex::of(&bytes);
+    if sha256 != entry.sha256 {
         return Err(Rejection::ManifestMismatch {
             path: path.to_string(),
-            detail: format!("{} bytes with sha256 {}, the manifest lists {} bytes with {}", bytes.len(), Sha256Hex::of(&bytes), entry.bytes, entry.sha256),
+            detail: format!("{} bytes with sha256 {sha256}, the manifest lists {} bytes with {}", bytes.len(), entry.bytes, entry.sha256),
         });
     }
     Ok(bytes)
+}
+
+/// Reads a file the manifest lists, at most `max_bytes`, and checks its size only. For
+/// checkpoints, whose every byte the caller checks against the transcript leaf instead.
+fn read_listed_sized(dir: &Path, entry: Option<Listed>, path: &str, max_bytes: u64) -> Result<(Vec<u8>, Listed), Rejection> {
+    let entry = entry.ok_or_else(|| Rejection::MalformedBundle { detail: format!("{path} is missing from the manifest") })?;
+    let bytes = bundle::read_file_bounded(&dir.join(path), max_bytes)
+        .map_err(|e| Rejection::MalformedBundle { detail: format!("{path}: {e}") })?;
+    if bytes.len() as u64 != entry.bytes {
+        return Err(Rejection::ManifestMismatch {
+            path: path.to_string(),
+            detail: format!("{} bytes, the manifest lists {}", bytes.len(), entry.bytes),
+        });
+    }
+    Ok((bytes, entry))
 }
 
 /// A manifest path must stay inside the bundle: relative, plain names, no `..`.
@@ -544,6 +582,21 @@ pub fn detection_probability(total: usize, forged: usize, sampled: usize) -> f64
         miss *= others.saturating_sub(forged).saturating_sub(i) as f64 / (others - i) as f64;
     }
     1.0 - miss
+}
+
+impl SegmentDistances {
+    /// What [`distances`] gives when the committed end equals the replayed one bit for bit,
+    /// without its per-tensor sorts (the honest case, so the cost of every accepted segment).
+    fn identical(plan: &TrainingPlan) -> Self {
+        Self {
+            l1: 0.0,
+            l2: 0.0,
+            linf: 0.0,
+            cosine: 1.0,
+            layer_distribution_max: 0.0,
+            layers: plan.architecture.tensors.iter().map(|tensor| LayerDistance { tensor: tensor.name.clone(), wasserstein: 0.0 }).collect(),
+        }
+    }
 }
 
 fn distances(plan: &TrainingPlan, start: &[f32], replayed: &[f32], committed: &[f32]) -> SegmentDistances {
@@ -628,6 +681,19 @@ mod tests {
         assert_eq!(detection_probability(10, 9, 2), 1.0);
         assert_eq!(detection_probability(10, 50, 2), 1.0);
         assert_eq!(detection_probability(0, 1, 2), 0.0);
+    }
+
+    /// The shortcut for an exactly reproduced segment gives what the full computation gives.
+    #[test]
+    fn identical_distances_equal_the_computed_ones() {
+        let spec = TaskSpec::from_json(crate::examples::DIGITS_CNN.as_bytes()).unwrap();
+        let plan = spec.validate().unwrap();
+        let start = plan.architecture.initial_parameters(1);
+        let end = plan.architecture.initial_parameters(2);
+        assert_eq!(distances(&plan, &start, &end, &end), SegmentDistances::identical(&plan));
+        let mut off = end.clone();
+        off[3] += 0.5;
+        assert_ne!(distances(&plan, &start, &end, &off), SegmentDistances::identical(&plan));
     }
 
     #[test]

@@ -49,7 +49,7 @@ fn assert_rejected(report: &Report, code: &str, detail: &str) {
 
 /// The last checkpoint: the end of the last segment, which every verification replays.
 fn some_checkpoint() -> String {
-    bundle::checkpoint_path(600)
+    bundle::checkpoint_path(example(MODEL).spec.validate().unwrap().total_steps)
 }
 
 #[test]
@@ -72,7 +72,7 @@ fn truncated_checkpoint_against_the_manifest() {
     let path = bundle.join(some_checkpoint());
     let bytes = fs::read(&path).unwrap();
     fs::write(&path, &bytes[..bytes.len() - 3]).unwrap();
-    assert_rejected(&verify(&bundle), "manifest_mismatch", "checkpoints/step-0000000600.ckpt");
+    assert_rejected(&verify(&bundle), "manifest_mismatch", &some_checkpoint());
 }
 
 #[test]
@@ -152,7 +152,81 @@ fn flipped_bit_in_a_checkpoint_breaks_its_leaf() {
     bytes[40] ^= 1;
     fs::write(&path, &bytes).unwrap();
     reseal(&bundle, &some_checkpoint(), None);
-    assert_rejected(&verify(&bundle), "checkpoint_leaf_mismatch", "600");
+    let last_step = example(MODEL).spec.validate().unwrap().total_steps;
+    assert_rejected(&verify(&bundle), "checkpoint_leaf_mismatch", &last_step.to_string());
+}
+
+/// Without a resealed manifest too: the leaf, not the manifest's digest, decides.
+#[test]
+fn flipped_bit_in_a_checkpoint_without_a_resealed_manifest() {
+    let (_dir, bundle) = honest_bundle();
+    let path = bundle.join(some_checkpoint());
+    let mut bytes = fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x80;
+    fs::write(&path, &bytes).unwrap();
+    let last_step = example(MODEL).spec.validate().unwrap().total_steps;
+    assert_rejected(&verify(&bundle), "checkpoint_leaf_mismatch", &last_step.to_string());
+}
+
+/// Checkpoints outside the sampled segments are never opened (their leaves are bound by the
+/// root, see docs/proof-of-training.md), so a missing one goes unnoticed until a challenge
+/// samples it; then the bundle is rejected.
+#[test]
+fn a_checkpoint_is_needed_only_when_sampled() {
+    let (_dir, bundle) = honest_bundle();
+    let ex = example(MODEL);
+    let exec = exec();
+    let verifier = Verifier::new(&ex.spec, &ex.data, &exec).unwrap();
+    let report = verifier.verify(&bundle, challenge(3), 4, None);
+    let sampled = &report.segments_sampled;
+    let plan = ex.spec.validate().unwrap();
+    let unsampled = (1..plan.segment_count())
+        .find(|&c| !sampled.contains(&c) && !sampled.contains(&(c - 1)))
+        .expect("a checkpoint that no sampled segment starts or ends at");
+    let missing = bundle::checkpoint_path(plan.checkpoint_steps()[unsampled]);
+    fs::remove_file(bundle.join(&missing)).unwrap();
+    let report = verifier.verify(&bundle, challenge(3), 4, None);
+    assert_eq!(report.verdict, Verdict::Accept, "{:?}", report.reasons);
+    let report = verifier.verify(&bundle, challenge(3), usize::MAX, None);
+    assert_rejected(&report, "malformed_bundle", &format!("{missing}: cannot open"));
+}
+
+#[test]
+fn checkpoint_missing_from_the_manifest() {
+    let (_dir, bundle) = honest_bundle();
+    let mut manifest = manifest(&bundle);
+    let path = bundle::checkpoint_path(example(MODEL).spec.checkpoint_interval.into());
+    manifest.files.retain(|entry| entry.path != path);
+    fs::write(bundle.join(MANIFEST_FILE), serde_json::to_vec(&manifest).unwrap()).unwrap();
+    let report = verify(&bundle);
+    assert_rejected(&report, "malformed_bundle", &format!("{path} is missing from the manifest"));
+    assert!(report.segments.is_empty(), "no replay without the full checkpoint list");
+}
+
+#[test]
+fn a_file_listed_twice() {
+    let (_dir, bundle) = honest_bundle();
+    let mut manifest = manifest(&bundle);
+    let entry = manifest.files.iter().find(|entry| entry.path == some_checkpoint()).unwrap().clone();
+    manifest.files.push(entry);
+    fs::write(bundle.join(MANIFEST_FILE), serde_json::to_vec(&manifest).unwrap()).unwrap();
+    assert_rejected(&verify(&bundle), "malformed_bundle", "listed twice");
+}
+
+/// A checkpoint name other than the one `checkpoint_path` writes is not a checkpoint.
+#[test]
+fn a_checkpoint_under_another_name() {
+    let (_dir, bundle) = honest_bundle();
+    let mut manifest = manifest(&bundle);
+    let last_step = example(MODEL).spec.validate().unwrap().total_steps;
+    let renamed = format!("checkpoints/step-{last_step}.ckpt");
+    fs::rename(bundle.join(some_checkpoint()), bundle.join(&renamed)).unwrap();
+    manifest.files.iter_mut().find(|entry| entry.path == some_checkpoint()).unwrap().path = renamed.clone();
+    fs::write(bundle.join(MANIFEST_FILE), serde_json::to_vec(&manifest).unwrap()).unwrap();
+    let report = verify(&bundle);
+    assert_rejected(&report, "malformed_bundle", &format!("unexpected file {renamed}"));
+    assert!(report.has("malformed_bundle") && format!("{:?}", report.reasons).contains("is missing from the manifest"));
 }
 
 #[test]
