@@ -35,6 +35,7 @@ pub struct ModelBench {
     pub epochs: u32,
     pub batch_size: u32,
     pub total_steps: u64,
+    pub checkpoint_interval: u64,
     pub segments: usize,
     /// Median seconds of the bare training loop (no checkpoints written).
     pub engine_seconds: f64,
@@ -145,6 +146,7 @@ pub fn bench_model(name: &str, spec: &TaskSpec, scale: u32, exec: &Exec, repeats
         epochs: spec.epochs,
         batch_size: spec.batch_size,
         total_steps: plan.total_steps,
+        checkpoint_interval: plan.checkpoint_interval,
         segments: plan.segment_count(),
         engine_seconds,
         engine_samples_per_second: (plan.train_rows * u64::from(spec.epochs)) as f64 / engine_seconds,

@@ -27,7 +27,7 @@ fn train_inspect_verify_and_reject() {
 
     let inspect_spec = Command::new(BIN).args(["inspect", SPEC]).output().unwrap();
     let plan: serde_json::Value = serde_json::from_slice(&inspect_spec.stdout).unwrap();
-    assert_eq!(plan["total_steps"], 600);
+    assert_eq!(plan["total_steps"], 12000);
     assert_eq!(plan["parameters"], 15);
 
     let verify = |extra: &[&str]| {
