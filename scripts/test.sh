@@ -15,3 +15,9 @@ echo "== chain: pallet and runtime tests"
 
 echo "== root workspace: off-chain crates and integration tests"
 (cd "$REPO_ROOT" && CARGO_TARGET_DIR="$ROOT_TARGET_DIR" cargo test --locked --release --workspace)
+
+echo "== root workspace: matrixai-pot gives one transcript root per spec across instruction sets"
+# Builds SSE2, AVX2+FMA and AVX-512 binaries (under the cache, so later runs recompile only
+# matrixai-pot), runs those this CPU supports and says which it skipped; see
+# docs/proof-of-training.md, "Cross-CPU results".
+"$REPO_ROOT/crates/pot/scripts/cross-isa-check.sh"
