@@ -3,7 +3,8 @@
 
 Each weight is the full charge the runtime applies: the benchmarked base time plus its storage
 reads and writes priced with ParityDB's weights (the database the node uses). Components (like
-`n` in `on_initialize(n)`) are taken at their maximum, the worst case a block pays.
+`n` in `on_initialize(n)`) are taken at their maximum, the worst case a block pays; hooks are
+also reported at their minimum, what an idle block pays.
 """
 import argparse
 import re
@@ -20,12 +21,13 @@ FN = re.compile(r"\tfn (\w+)\(([^)]*)\) -> Weight \{(.*?)\n\t\}", re.S)
 RANGE = re.compile(r"/// The range of component `(\w+)` is `\[(\d+), (\d+)\]`")
 
 
-def weights(path):
-    """(name -> (ref_time_ps, proof_bytes)) for the SubstrateWeight impl of a weights.rs file."""
+def weights(path, at_max=True):
+    """(name -> (ref_time_ps, proof_bytes)) for the SubstrateWeight impl of a weights.rs file,
+    components at their maximum (or minimum)."""
     text = Path(path).read_text()
     impl = text.split("impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T>", 1)[1]
     impl = impl.split("impl WeightInfo for ()", 1)[0]
-    ranges = {m.group(1): int(m.group(3)) for m in RANGE.finditer(impl)}
+    ranges = {m.group(1): int(m.group(3 if at_max else 2)) for m in RANGE.finditer(impl)}
     out = {}
     for name, params, body in FN.findall(impl):
         comps = {p.split(":")[0].strip().lstrip("_"): ranges.get(p.split(":")[0].strip().lstrip("_"), 0)
@@ -42,8 +44,7 @@ def weights(path):
             reads += int(slope) * comps[comp]
         for slope, comp in re.findall(r"writes\(\((\d+)_u64\)\.saturating_mul\((\w+)\.into\(\)\)\)", body):
             writes += int(slope) * comps[comp]
-        label = name + ("(" + ", ".join(f"{c}={v}" for c, v in comps.items()) + ")" if comps else "")
-        out[label] = (ref_time + reads * READ_PS + writes * WRITE_PS, proof)
+        out[name] = (ref_time + reads * READ_PS + writes * WRITE_PS, proof, comps)
     return out
 
 
@@ -56,7 +57,7 @@ def main():
     args = parser.parse_args()
 
     anchor_file, anchor_fn = args.anchor.rsplit(":", 1)
-    anchor_ref, anchor_proof = weights(anchor_file)[anchor_fn]
+    anchor_ref, anchor_proof, _ = weights(anchor_file)[anchor_fn]
     lines = [
         "## Chain weights",
         "",
@@ -72,18 +73,22 @@ def main():
     worst, worst_call, hooks = 0.0, "", []
     for path in args.files:
         pallet = Path(path).parts[-3]
-        for name, (ref_time, proof) in weights(path).items():
+        idle = weights(path, at_max=False)
+        for name, (ref_time, proof, comps) in weights(path).items():
             ratio = ref_time / anchor_ref
-            lines.append(f"| {pallet} | {name} | {ref_time / 1e6:.1f} | {proof} | {ratio:.2f} |")
+            label = name + ("(" + ", ".join(f"{c}={v}" for c, v in comps.items()) + ")" if comps else "")
+            lines.append(f"| {pallet} | {label} | {ref_time / 1e6:.1f} | {proof} | {ratio:.2f} |")
             if name.startswith("on_"):
-                hooks.append((pallet, name, ref_time))
+                hooks.append((pallet, label, ref_time, idle[name]))
             elif ratio > worst:
                 worst, worst_call = ratio, f"{pallet}::{name}"
     lines += ["", f"Largest call ratio: **{worst:.2f}x** ({worst_call}; {'within' if worst <= 3 else 'above'} the 3x goal)."]
     # Hooks are paid once per block, not per transaction: compare them with the block's budget.
-    for pallet, name, ref_time in hooks:
-        lines.append(f"Hook {pallet}::{name}: {ref_time / 1e9:.1f} ms per block, "
-                     f"{100 * ref_time / BLOCK_COMPUTE_PS:.1f} % of a block's {BLOCK_COMPUTE_PS // 10**12} s of computation.")
+    for pallet, label, ref_time, (idle_ref, _, idle_comps) in hooks:
+        idle_label = ", ".join(f"{c}={v}" for c, v in idle_comps.items())
+        lines.append(f"Hook {pallet}::{label}: {ref_time / 1e9:.1f} ms per block, "
+                     f"{100 * ref_time / BLOCK_COMPUTE_PS:.1f} % of a block's {BLOCK_COMPUTE_PS // 10**12} s of computation; "
+                     f"at {idle_label}: {idle_ref / 1e6:.1f} µs.")
     lines.append("")
     table = "\n".join(lines)
     print(table)

@@ -713,9 +713,10 @@ async fn failed_proof_refunds_buyer_and_slashes_deposit() {
         (
             slashed_machine.deposit,
             slashed_machine.offer,
-            slashed_machine.rented_by
+            slashed_machine.last_order
         ),
-        (MACHINE_DEPOSIT / 2, None, None)
+        (MACHINE_DEPOSIT / 2, None, Some(order)),
+        "slashed, delisted, and free: its latest order is closed"
     );
 
     // Listing the machine again first tops its deposit back up.

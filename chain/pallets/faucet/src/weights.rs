@@ -60,8 +60,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		// Proof Size summary in bytes:
 		//  Measured:  `260`
 		//  Estimated: `3593`
-		// Minimum execution time: 117_921_000 picoseconds.
-		Weight::from_parts(144_381_000, 3593)
+		// Minimum execution time: 118_642_000 picoseconds.
+		Weight::from_parts(122_961_000, 3593)
 			.saturating_add(T::DbWeight::get().reads(3_u64))
 			.saturating_add(T::DbWeight::get().writes(3_u64))
 	}
@@ -71,8 +71,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		// Proof Size summary in bytes:
 		//  Measured:  `140`
 		//  Estimated: `3593`
-		// Minimum execution time: 91_922_000 picoseconds.
-		Weight::from_parts(110_257_000, 3593)
+		// Minimum execution time: 92_433_000 picoseconds.
+		Weight::from_parts(110_677_000, 3593)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -90,8 +90,8 @@ impl WeightInfo for () {
 		// Proof Size summary in bytes:
 		//  Measured:  `260`
 		//  Estimated: `3593`
-		// Minimum execution time: 117_921_000 picoseconds.
-		Weight::from_parts(144_381_000, 3593)
+		// Minimum execution time: 118_642_000 picoseconds.
+		Weight::from_parts(122_961_000, 3593)
 			.saturating_add(RocksDbWeight::get().reads(3_u64))
 			.saturating_add(RocksDbWeight::get().writes(3_u64))
 	}
@@ -101,8 +101,8 @@ impl WeightInfo for () {
 		// Proof Size summary in bytes:
 		//  Measured:  `140`
 		//  Estimated: `3593`
-		// Minimum execution time: 91_922_000 picoseconds.
-		Weight::from_parts(110_257_000, 3593)
+		// Minimum execution time: 92_433_000 picoseconds.
+		Weight::from_parts(110_677_000, 3593)
 			.saturating_add(RocksDbWeight::get().reads(1_u64))
 			.saturating_add(RocksDbWeight::get().writes(1_u64))
 	}

@@ -7,8 +7,9 @@
 //! goes: to the seller on a pass, back to the buyer (plus part of the machine deposit) on a fail.
 //!
 //! Orders that outlive their deadline plus a grace period without a proof, and proofs that no
-//! validator judges within the verification window, are refunded to the buyer from block-keyed
-//! expiry queues whose length per block is bounded, so `on_initialize` does bounded work.
+//! validator judges within the verification window, are refunded to the buyer from a block-keyed
+//! expiry queue. Scheduling is one write and never fails; `on_initialize` handles at most
+//! `MaxExpiriesPerBlock` entries a block and leaves the rest as a backlog for the next blocks.
 //!
 //! Every state change emits an event carrying everything an indexer needs, so indexers never read
 //! storage.
@@ -43,7 +44,7 @@ pub mod pallet {
 	};
 	use frame_system::pallet_prelude::*;
 	use sp_runtime::{
-		traits::{CheckedMul, Saturating, Zero},
+		traits::{CheckedMul, One, Saturating, Zero},
 		Perbill,
 	};
 
@@ -53,8 +54,9 @@ pub mod pallet {
 	pub type OrderOf<T> =
 		Order<<T as frame_system::Config>::AccountId, BalanceOf<T>, BlockNumberFor<T>>;
 
-	/// How many consecutive blocks are tried when a block's expiry queue is full.
-	pub const EXPIRY_SPILL_BLOCKS: u32 = 16;
+	/// Most blocks of expiry backlog `on_initialize` looks at in one block. Above one, the backlog
+	/// left by a burst of expiries shrinks even while later blocks stay empty.
+	pub const MAX_BACKLOG_SCAN: u32 = 8;
 
 	#[pallet::pallet]
 	pub struct Pallet<T>(_);
@@ -95,7 +97,7 @@ pub mod pallet {
 		#[pallet::constant]
 		type VerificationWindow: Get<BlockNumberFor<Self>>;
 
-		/// Most orders that can fall due in one block; bounds `on_initialize`.
+		/// Most expiry entries `on_initialize` handles in one block; more wait for later blocks.
 		#[pallet::constant]
 		type MaxExpiriesPerBlock: Get<u32>;
 
@@ -126,15 +128,18 @@ pub mod pallet {
 	pub type Validators<T: Config> =
 		StorageValue<_, BoundedVec<T::AccountId, T::MaxValidators>, ValueQuery>;
 
-	/// Open orders keyed by the block at which they expire if nothing else happens first.
+	/// Orders under the block at which they expire if nothing else happens first. An entry stays
+	/// when its order moves on (a verdict, a renewal, a submitted proof): removing it would cost a
+	/// write on every transition, so `on_initialize` skips entries whose order no longer expires
+	/// at their block instead.
 	#[pallet::storage]
-	pub type ExpiryQueue<T: Config> = StorageMap<
-		_,
-		Twox64Concat,
-		BlockNumberFor<T>,
-		BoundedVec<OrderId, T::MaxExpiriesPerBlock>,
-		ValueQuery,
-	>;
+	pub type ExpiryQueue<T: Config> =
+		StorageDoubleMap<_, Twox64Concat, BlockNumberFor<T>, Blake2_128Concat, OrderId, ()>;
+
+	/// The oldest block whose expiry entries are not all handled yet, when earlier blocks had more
+	/// than `MaxExpiriesPerBlock` of them; `None` when the queue is up to date.
+	#[pallet::storage]
+	pub type ExpiryBacklog<T: Config> = StorageValue<_, BlockNumberFor<T>>;
 
 	#[pallet::genesis_config]
 	#[derive(frame_support::DefaultNoBound)]
@@ -302,23 +307,22 @@ pub mod pallet {
 		AlreadyValidator,
 		/// The validator set is full.
 		TooManyValidators,
-		/// Too many orders fall due around this block; try again in a few blocks.
-		ExpiryQueueFull,
+		/// The order fell due (its deadline plus grace, or its verification window, passed) and
+		/// waits for its refund.
+		OrderOverdue,
 	}
 
 	#[pallet::hooks]
 	impl<T: Config> Hooks<BlockNumberFor<T>> for Pallet<T> {
 		fn on_initialize(now: BlockNumberFor<T>) -> Weight {
-			let due = ExpiryQueue::<T>::take(now);
-			let count = due.len() as u32;
-			for order_id in due {
-				Self::expire(order_id);
-			}
-			T::WeightInfo::on_initialize(count)
+			let (handled, scanned) = Self::expire_due(now);
+			T::WeightInfo::on_initialize(handled, scanned)
 		}
 
 		fn integrity_test() {
 			assert!(!T::BlocksPerHour::get().is_zero(), "BlocksPerHour must be above zero");
+			// Expiries are always scheduled after the current block, which has run its hook.
+			assert!(!T::VerificationWindow::get().is_zero(), "VerificationWindow must be above zero");
 			assert!(T::MaxExpiriesPerBlock::get() > 0, "MaxExpiriesPerBlock must be above zero");
 			assert!(T::MaxDurationHours::get() > 0, "MaxDurationHours must be above zero");
 		}
@@ -337,7 +341,7 @@ pub mod pallet {
 			Self::hold(HoldReason::MachineDeposit, &owner, deposit)?;
 			Machines::<T>::insert(
 				id,
-				Machine { owner: owner.clone(), metadata: metadata.clone(), deposit, offer: None, rented_by: None },
+				Machine { owner: owner.clone(), metadata: metadata.clone(), deposit, offer: None, last_order: None },
 			);
 			Self::deposit_event(Event::MachineAdded { machine_id: id, owner, deposit, metadata });
 			Ok(())
@@ -349,7 +353,7 @@ pub mod pallet {
 		pub fn remove_machine(origin: OriginFor<T>, id: MachineId) -> DispatchResult {
 			let owner = ensure_signed(origin)?;
 			let machine = Self::owned_machine(&id, &owner)?;
-			ensure!(machine.rented_by.is_none(), Error::<T>::MachineRented);
+			ensure!(!Self::is_rented(&machine), Error::<T>::MachineRented);
 			T::Currency::release(&HoldReason::MachineDeposit.into(), &owner, machine.deposit, Precision::Exact)?;
 			Machines::<T>::remove(id);
 			Self::deposit_event(Event::MachineRemoved {
@@ -398,7 +402,7 @@ pub mod pallet {
 			let owner = ensure_signed(origin)?;
 			let mut machine = Self::owned_machine(&id, &owner)?;
 			ensure!(machine.offer.is_some(), Error::<T>::NotListed);
-			ensure!(machine.rented_by.is_none(), Error::<T>::MachineRented);
+			ensure!(!Self::is_rented(&machine), Error::<T>::MachineRented);
 			machine.offer = None;
 			Machines::<T>::insert(id, machine);
 			Self::deposit_event(Event::OfferCancelled { machine_id: id, owner });
@@ -424,7 +428,7 @@ pub mod pallet {
 			ensure!(machine.owner == seller, Error::<T>::WrongSeller);
 			ensure!(buyer != seller, Error::<T>::OwnMachine);
 			let offer = machine.offer.clone().ok_or(Error::<T>::NotListed)?;
-			ensure!(machine.rented_by.is_none(), Error::<T>::MachineRented);
+			ensure!(!Self::is_rented(&machine), Error::<T>::MachineRented);
 			ensure!(duration_hours > 0, Error::<T>::ZeroDuration);
 			ensure!(duration_hours <= offer.max_duration_hours, Error::<T>::DurationAboveOffer);
 			let total = Self::cost(offer.price_per_hour, duration_hours)?;
@@ -432,8 +436,9 @@ pub mod pallet {
 
 			let placed_at = frame_system::Pallet::<T>::block_number();
 			let deadline = placed_at.saturating_add(Self::hours_to_blocks(duration_hours));
-			let expires_at = Self::schedule(id, deadline.saturating_add(T::CompletionGrace::get()))?;
-			machine.rented_by = Some(id);
+			let expires_at = deadline.saturating_add(T::CompletionGrace::get());
+			Self::schedule(id, expires_at);
+			machine.last_order = Some(id);
 			Machines::<T>::insert(machine_id, machine);
 			Orders::<T>::insert(
 				id,
@@ -489,9 +494,9 @@ pub mod pallet {
 			let extra_amount = Self::cost(order.price_per_hour, duration_hours)?;
 			Self::hold(HoldReason::OrderEscrow, &buyer, extra_amount)?;
 
-			Self::unschedule(order_id, order.expires_at);
 			order.deadline = order.deadline.saturating_add(Self::hours_to_blocks(duration_hours));
-			order.expires_at = Self::schedule(order_id, order.deadline.saturating_add(T::CompletionGrace::get()))?;
+			order.expires_at = order.deadline.saturating_add(T::CompletionGrace::get());
+			Self::schedule(order_id, order.expires_at);
 			order.duration_hours = total_hours;
 			order.escrow = order.escrow.saturating_add(extra_amount);
 			Self::deposit_event(Event::OrderRenewed {
@@ -521,6 +526,7 @@ pub mod pallet {
 			let result = Self::bounded_result(metadata)?;
 			let mut order = Self::sold_order(&order_id, &seller)?;
 			ensure!(order.status == OrderStatus::Training, Error::<T>::WrongOrderState);
+			Self::ensure_not_overdue(&order)?;
 			order.status = OrderStatus::Completed;
 			order.result = Some(result.clone());
 			order.score = Some(score);
@@ -549,7 +555,7 @@ pub mod pallet {
 			);
 			let refunded = Self::refund_buyer(&mut order)?;
 			order.result = Some(result.clone());
-			Self::close(order_id, &mut order, OrderStatus::Failed);
+			order.status = OrderStatus::Failed;
 			Self::deposit_event(Event::OrderFailed {
 				order_id,
 				seller,
@@ -572,10 +578,10 @@ pub mod pallet {
 			let proof = ProofData::try_from(proofsdata).map_err(|_| Error::<T>::ProofTooLong)?;
 			let mut order = Self::sold_order(&order_id, &seller)?;
 			ensure!(order.status == OrderStatus::Completed, Error::<T>::WrongOrderState);
-			Self::unschedule(order_id, order.expires_at);
-			let verify_by =
+			Self::ensure_not_overdue(&order)?;
+			order.expires_at =
 				frame_system::Pallet::<T>::block_number().saturating_add(T::VerificationWindow::get());
-			order.expires_at = Self::schedule(order_id, verify_by)?;
+			Self::schedule(order_id, order.expires_at);
 			order.status = OrderStatus::PotSubmitted;
 			order.proof = Some(proof.clone());
 			Self::deposit_event(Event::PotSubmitted {
@@ -591,15 +597,16 @@ pub mod pallet {
 
 		/// A validator's verdict on a submitted proof: `results` 1 passes it and pays the seller;
 		/// 0 fails it, refunds the buyer, pays the buyer `PotFailSlash` of the machine deposit
-		/// and delists the machine.
+		/// and delists the machine. A pass is charged its own, lower, weight.
 		#[pallet::call_index(9)]
-		#[pallet::weight(T::WeightInfo::verify_pot())]
-		pub fn verify_pot(origin: OriginFor<T>, order_id: OrderId, results: u8) -> DispatchResult {
+		#[pallet::weight(T::WeightInfo::verify_pot_fail().max(T::WeightInfo::verify_pot_pass()))]
+		pub fn verify_pot(origin: OriginFor<T>, order_id: OrderId, results: u8) -> DispatchResultWithPostInfo {
 			let validator = ensure_signed(origin)?;
 			ensure!(Validators::<T>::get().contains(&validator), Error::<T>::NotValidator);
 			let verdict = Verdict::from_u8(results).ok_or(Error::<T>::InvalidVerdict)?;
 			let mut order = Orders::<T>::get(order_id).ok_or(Error::<T>::UnknownOrder)?;
 			ensure!(order.status == OrderStatus::PotSubmitted, Error::<T>::WrongOrderState);
+			Self::ensure_not_overdue(&order)?;
 
 			let (mut paid, mut refunded, mut slashed) = (Zero::zero(), Zero::zero(), Zero::zero());
 			match verdict {
@@ -614,12 +621,12 @@ pub mod pallet {
 						Fortitude::Force,
 					)?;
 					order.escrow = Zero::zero();
-					Self::close(order_id, &mut order, OrderStatus::Settled);
+					order.status = OrderStatus::Settled;
 				},
 				Verdict::Fail => {
 					refunded = Self::refund_buyer(&mut order)?;
 					slashed = Self::slash_deposit(&order)?;
-					Self::close(order_id, &mut order, OrderStatus::Rejected);
+					order.status = OrderStatus::Rejected;
 				},
 			}
 			Self::deposit_event(Event::PotVerified {
@@ -634,7 +641,11 @@ pub mod pallet {
 				slashed,
 			});
 			Orders::<T>::insert(order_id, order);
-			Ok(())
+			Ok(Some(match verdict {
+				Verdict::Pass => T::WeightInfo::verify_pot_pass(),
+				Verdict::Fail => T::WeightInfo::verify_pot_fail(),
+			})
+			.into())
 		}
 
 		/// Authorises an account to judge proofs.
@@ -700,30 +711,54 @@ pub mod pallet {
 			T::Currency::hold(&reason.into(), who, amount).map_err(|_| Error::<T>::InsufficientBalance.into())
 		}
 
-		/// Queues `order_id` to expire at `at`, or at one of the next blocks when that block's queue
-		/// is full. Returns the block chosen.
-		fn schedule(order_id: OrderId, at: BlockNumberFor<T>) -> Result<BlockNumberFor<T>, Error<T>> {
-			let mut block = at;
-			for _ in 0..EXPIRY_SPILL_BLOCKS {
-				// `try_mutate` writes nothing when the push fails, so a full queue is only read.
-				if ExpiryQueue::<T>::try_mutate(block, |queue| queue.try_push(order_id)).is_ok() {
-					return Ok(block);
-				}
-				block = block.saturating_add(1u32.into());
-			}
-			Err(Error::<T>::ExpiryQueueFull)
+		/// Queues `order_id` to expire at `at`, a block after the current one.
+		fn schedule(order_id: OrderId, at: BlockNumberFor<T>) {
+			ExpiryQueue::<T>::insert(at, order_id, ());
 		}
 
-		fn unschedule(order_id: OrderId, at: BlockNumberFor<T>) {
-			// A queue already taken by `on_initialize` is absent: nothing to write then.
-			let _ = ExpiryQueue::<T>::try_mutate_exists(at, |queue| {
-				let entries = queue.as_mut().ok_or(())?;
-				entries.retain(|id| id != &order_id);
-				if entries.is_empty() {
-					*queue = None;
+		/// An open order past its expiry block only waits for `on_initialize` to refund it.
+		fn ensure_not_overdue(order: &OrderOf<T>) -> DispatchResult {
+			let now = frame_system::Pallet::<T>::block_number();
+			ensure!(now < order.expires_at, Error::<T>::OrderOverdue);
+			Ok(())
+		}
+
+		/// Handles at most `MaxExpiriesPerBlock` expiry entries, oldest block first, from the
+		/// backlog (if any) up to `now`, looking at no more than `MAX_BACKLOG_SCAN` blocks, and
+		/// records where the next block must start. Returns the entries handled and the blocks
+		/// looked at, which set the hook's weight.
+		fn expire_due(now: BlockNumberFor<T>) -> (u32, u32) {
+			let budget = T::MaxExpiriesPerBlock::get();
+			let backlog = ExpiryBacklog::<T>::get();
+			let mut block = backlog.unwrap_or(now);
+			let (mut handled, mut scanned) = (0u32, 0u32);
+			let next_backlog = loop {
+				scanned += 1;
+				let mut entries = ExpiryQueue::<T>::iter_prefix(block);
+				let drained = loop {
+					let Some((order_id, ())) = entries.next() else { break true };
+					if handled == budget {
+						break false;
+					}
+					ExpiryQueue::<T>::remove(block, order_id);
+					Self::expire(order_id, block);
+					handled += 1;
+				};
+				if !drained {
+					break Some(block);
 				}
-				Ok::<_, ()>(())
-			});
+				if block >= now {
+					break None;
+				}
+				block = block.saturating_add(One::one());
+				if handled == budget || scanned == MAX_BACKLOG_SCAN {
+					break Some(block);
+				}
+			};
+			if next_backlog != backlog {
+				ExpiryBacklog::<T>::set(next_backlog);
+			}
+			(handled, scanned)
 		}
 
 		/// Returns the whole escrow to the buyer.
@@ -757,22 +792,21 @@ pub mod pallet {
 			Ok(slashed)
 		}
 
-		/// Moves an order to a terminal status: off the expiry queue, machine free again.
-		fn close(order_id: OrderId, order: &mut OrderOf<T>, status: OrderStatus) {
-			debug_assert!(status.is_terminal());
-			Self::unschedule(order_id, order.expires_at);
-			order.status = status;
-			Machines::<T>::mutate(order.machine_id, |machine| {
-				if let Some(machine) = machine {
-					machine.rented_by = None;
-				}
-			});
+		/// Whether the machine's latest order is still open.
+		fn is_rented(machine: &MachineOf<T>) -> bool {
+			machine
+				.last_order
+				.and_then(Orders::<T>::get)
+				.is_some_and(|order| !order.status.is_terminal())
 		}
 
-		/// Refunds an order that fell due in `on_initialize`. The queue holds open orders only,
-		/// because every transition out of an open status takes the order off the queue.
-		fn expire(order_id: OrderId) {
+		/// Refunds the order of an expiry entry of `block`, unless the order has moved on since
+		/// the entry was made: closed, or rescheduled to another block.
+		fn expire(order_id: OrderId, block: BlockNumberFor<T>) {
 			let Some(mut order) = Orders::<T>::get(order_id) else { return };
+			if order.expires_at != block {
+				return;
+			}
 			let pot_unjudged = match order.status {
 				OrderStatus::Training | OrderStatus::Completed => false,
 				OrderStatus::PotSubmitted => true,
@@ -781,8 +815,7 @@ pub mod pallet {
 			// Releasing exactly what this pallet held cannot fail; if it ever did, the order
 			// would keep its escrow rather than lose funds.
 			let Ok(refunded) = Self::refund_buyer(&mut order) else { return };
-			let status = if pot_unjudged { OrderStatus::PotExpired } else { OrderStatus::Expired };
-			Self::close(order_id, &mut order, status);
+			order.status = if pot_unjudged { OrderStatus::PotExpired } else { OrderStatus::Expired };
 			let (buyer, machine_id) = (order.buyer.clone(), order.machine_id);
 			Orders::<T>::insert(order_id, order);
 			Self::deposit_event(if pot_unjudged {

@@ -76,6 +76,11 @@ fn machine() -> crate::pallet::MachineOf<Test> {
 	Machines::<Test>::get(MACHINE).expect("machine exists")
 }
 
+/// Rented means the latest order placed on the machine is open.
+fn machine_rented() -> bool {
+	machine().last_order.is_some_and(|id| !Orders::<Test>::get(id).expect("order exists").status.is_terminal())
+}
+
 mod machines {
 	use super::*;
 
@@ -204,6 +209,21 @@ mod machines {
 			assert_noop!(HashrateMarket::cancel_offer(origin(OWNER), MACHINE), Error::<Test>::MachineRented);
 		});
 	}
+
+	#[test]
+	fn a_machine_whose_order_ended_can_be_rented_delisted_and_removed() {
+		new_test_ext().execute_with(|| {
+			placed_order(1);
+			assert_ok!(HashrateMarket::order_failed(origin(OWNER), ORDER, vec![]));
+			assert_eq!(machine().last_order, Some(ORDER), "kept, and read to tell the machine is free");
+			assert_ok!(HashrateMarket::place_order(origin(BUYER), [8; 16], OWNER, MACHINE, 1, meta()));
+			assert_noop!(HashrateMarket::cancel_offer(origin(OWNER), MACHINE), Error::<Test>::MachineRented);
+			assert_ok!(HashrateMarket::order_failed(origin(OWNER), [8; 16], vec![]));
+			assert_ok!(HashrateMarket::cancel_offer(origin(OWNER), MACHINE));
+			assert_ok!(HashrateMarket::remove_machine(origin(OWNER), MACHINE));
+			assert_eq!(deposit_held(OWNER), 0);
+		});
+	}
 }
 
 mod orders {
@@ -222,8 +242,8 @@ mod orders {
 			assert_eq!(order.price_per_hour, PRICE);
 			assert_eq!(order.deadline, 1 + 3 * BLOCKS_PER_HOUR);
 			assert_eq!(order.expires_at, order.deadline + GRACE);
-			assert_eq!(ExpiryQueue::<Test>::get(order.expires_at).into_inner(), vec![ORDER]);
-			assert_eq!(machine().rented_by, Some(ORDER));
+			assert!(ExpiryQueue::<Test>::contains_key(order.expires_at, ORDER));
+			assert_eq!(machine().last_order, Some(ORDER));
 			assert_eq!(
 				last_event(),
 				Event::OrderPlaced {
@@ -274,37 +294,6 @@ mod orders {
 	}
 
 	#[test]
-	fn a_full_expiry_queue_spills_into_later_blocks_then_refuses() {
-		new_test_ext().execute_with(|| {
-			listed_machine();
-			let due = 1 + BLOCKS_PER_HOUR + GRACE;
-			let filler: Vec<OrderId> = (0..MAX_EXPIRIES as u8).map(|i| [100 + i; 16]).collect();
-			for block in due..due + 15 {
-				ExpiryQueue::<Test>::insert(block, frame_support::BoundedVec::try_from(filler.clone()).unwrap());
-			}
-			assert_ok!(HashrateMarket::place_order(origin(BUYER), ORDER, OWNER, MACHINE, 1, meta()));
-			assert_eq!(order().expires_at, due + 15, "the 16th block tried has room");
-			assert_ok!(HashrateMarket::order_failed(origin(OWNER), ORDER, vec![]));
-
-			ExpiryQueue::<Test>::insert(due + 15, frame_support::BoundedVec::try_from(filler).unwrap());
-			let call = RuntimeCall::HashrateMarket(crate::Call::place_order {
-				id: [8; 16],
-				seller: OWNER,
-				machine_id: MACHINE,
-				duration_hours: 1,
-				metadata: meta(),
-			});
-			let before = free(BUYER);
-			assert_eq!(
-				call.dispatch(origin(BUYER)).map_err(|e| e.error),
-				Err(Error::<Test>::ExpiryQueueFull.into())
-			);
-			assert_eq!(free(BUYER), before, "the failed order holds nothing");
-			assert!(Orders::<Test>::get([8; 16]).is_none());
-		});
-	}
-
-	#[test]
 	fn renew_order_extends_at_the_snapshotted_price() {
 		new_test_ext().execute_with(|| {
 			placed_order(2);
@@ -317,8 +306,7 @@ mod orders {
 			assert_eq!(renewed.escrow, PRICE * 5);
 			assert_eq!(escrow_held(BUYER), PRICE * 5);
 			assert_eq!(renewed.deadline, first.deadline + 3 * BLOCKS_PER_HOUR);
-			assert!(ExpiryQueue::<Test>::get(first.expires_at).is_empty());
-			assert_eq!(ExpiryQueue::<Test>::get(renewed.expires_at).into_inner(), vec![ORDER]);
+			assert!(ExpiryQueue::<Test>::contains_key(renewed.expires_at, ORDER));
 			assert_eq!(
 				last_event(),
 				Event::OrderRenewed {
@@ -331,9 +319,10 @@ mod orders {
 					deadline: renewed.deadline,
 				}
 			);
-			// It does not expire at the old time.
+			// Its entry at the old time is skipped.
 			run_to_block(first.expires_at);
 			assert_eq!(order().status, OrderStatus::Training);
+			assert_eq!(escrow_held(BUYER), PRICE * 5);
 		});
 	}
 
@@ -431,8 +420,7 @@ mod orders {
 				let order = order();
 				assert_eq!(order.status, OrderStatus::Failed);
 				assert_eq!(order.escrow, 0);
-				assert!(ExpiryQueue::<Test>::get(order.expires_at).is_empty());
-				assert_eq!(machine().rented_by, None);
+				assert!(!machine_rented(), "the machine is free");
 				assert!(machine().offer.is_some(), "the machine is listed again");
 				assert_eq!(
 					last_event(),
@@ -445,6 +433,10 @@ mod orders {
 						result: b"oom".to_vec().try_into().unwrap(),
 					}
 				);
+				// The order's expiry entry comes due later and changes nothing.
+				run_to_block(order.expires_at);
+				assert_eq!(self::order().status, OrderStatus::Failed);
+				assert_eq!(free(BUYER), STARTING_BALANCE);
 			});
 		}
 	}
@@ -474,15 +466,13 @@ mod proof_of_training {
 	fn submit_pot_opens_the_verification_window() {
 		new_test_ext().execute_with(|| {
 			completed_order();
-			let before = order();
 			System::set_block_number(3);
 			assert_ok!(HashrateMarket::submit_pot(origin(OWNER), ORDER, b"root".to_vec()));
 			let order = order();
 			assert_eq!(order.status, OrderStatus::PotSubmitted);
 			assert_eq!(order.proof, Some(b"root".to_vec().try_into().unwrap()));
 			assert_eq!(order.expires_at, 3 + WINDOW);
-			assert!(ExpiryQueue::<Test>::get(before.expires_at).is_empty());
-			assert_eq!(ExpiryQueue::<Test>::get(3 + WINDOW).into_inner(), vec![ORDER]);
+			assert!(ExpiryQueue::<Test>::contains_key(3 + WINDOW, ORDER));
 			assert_eq!(
 				last_event(),
 				Event::PotSubmitted {
@@ -526,8 +516,7 @@ mod proof_of_training {
 			let order = order();
 			assert_eq!(order.status, OrderStatus::Settled);
 			assert_eq!(order.escrow, 0);
-			assert!(ExpiryQueue::<Test>::get(order.expires_at).is_empty());
-			assert_eq!(machine().rented_by, None);
+			assert!(!machine_rented(), "the machine is free");
 			assert!(machine().offer.is_some(), "an honest machine stays listed");
 			assert_eq!(
 				last_event(),
@@ -543,6 +532,10 @@ mod proof_of_training {
 					slashed: 0,
 				}
 			);
+			// The proof's expiry entry comes due later and refunds nothing.
+			run_to_block(order.expires_at);
+			assert_eq!(self::order().status, OrderStatus::Settled);
+			assert_eq!(free(OWNER), STARTING_BALANCE - DEPOSIT + total);
 		});
 	}
 
@@ -559,7 +552,7 @@ mod proof_of_training {
 			assert_eq!(order().status, OrderStatus::Rejected);
 			assert_eq!(machine().deposit, DEPOSIT - slash);
 			assert_eq!(machine().offer, None, "a machine caught cheating is delisted");
-			assert_eq!(machine().rented_by, None);
+			assert!(!machine_rented(), "the machine is free");
 			assert_eq!(
 				last_event(),
 				Event::PotVerified {
@@ -613,8 +606,8 @@ mod expiry {
 			assert_eq!(free(BUYER), STARTING_BALANCE);
 			assert_eq!(held(BUYER), 0);
 			assert_eq!(deposit_held(OWNER), DEPOSIT, "expiry slashes nobody");
-			assert_eq!(machine().rented_by, None);
-			assert!(!ExpiryQueue::<Test>::contains_key(due));
+			assert!(!machine_rented(), "the machine is free");
+			assert_eq!(ExpiryQueue::<Test>::iter_prefix(due).count(), 0);
 			let refunded = PRICE * order.duration_hours as Balance;
 			let event = if expected == OrderStatus::PotExpired {
 				Event::PotExpired { order_id: ORDER, buyer: BUYER, machine_id: MACHINE, refunded }
@@ -638,6 +631,99 @@ mod expiry {
 	#[test]
 	fn an_unjudged_proof_is_refunded_after_the_window() {
 		expires_at_its_block(submitted_pot, OrderStatus::PotExpired);
+	}
+
+	/// An order whose expiry block has come but whose refund waits in the backlog.
+	fn overdue(setup: fn()) {
+		setup();
+		System::set_block_number(order().expires_at);
+	}
+
+	#[test]
+	fn an_overdue_order_takes_no_result_proof_or_verdict() {
+		new_test_ext().execute_with(|| {
+			overdue(|| placed_order(1));
+			assert_noop!(
+				HashrateMarket::order_completed(origin(OWNER), ORDER, meta(), 1),
+				Error::<Test>::OrderOverdue
+			);
+		});
+		new_test_ext().execute_with(|| {
+			overdue(completed_order);
+			assert_noop!(
+				HashrateMarket::submit_pot(origin(OWNER), ORDER, b"root".to_vec()),
+				Error::<Test>::OrderOverdue
+			);
+		});
+		new_test_ext().execute_with(|| {
+			overdue(submitted_pot);
+			assert_noop!(HashrateMarket::verify_pot(origin(VALIDATOR), ORDER, 1), Error::<Test>::OrderOverdue);
+		});
+		new_test_ext().execute_with(|| {
+			overdue(completed_order);
+			// Giving up still refunds the buyer in full, as the expiry would.
+			assert_ok!(HashrateMarket::order_failed(origin(OWNER), ORDER, vec![]));
+			assert_eq!(free(BUYER), STARTING_BALANCE);
+		});
+	}
+
+	/// One-hour orders on as many machines, all placed now and so due in the same block.
+	fn orders_due_together(ids: core::ops::Range<u8>) -> Vec<OrderId> {
+		ids.map(|i| {
+				let (machine_id, order_id) = ([i; 16], [100 + i; 16]);
+				assert_ok!(HashrateMarket::add_machine(origin(OWNER), machine_id, meta()));
+				assert_ok!(HashrateMarket::make_offer(origin(OWNER), machine_id, PRICE, MAX_DURATION, 1));
+				assert_ok!(HashrateMarket::place_order(origin(BUYER), order_id, OWNER, machine_id, 1, meta()));
+				order_id
+			})
+			.collect()
+	}
+
+	fn open_orders(ids: &[OrderId]) -> usize {
+		ids.iter().filter(|id| !Orders::<Test>::get(*id).unwrap().status.is_terminal()).count()
+	}
+
+	#[test]
+	fn a_burst_of_expiries_is_spread_over_the_next_blocks() {
+		new_test_ext().execute_with(|| {
+			let burst = orders_due_together(0..10);
+			let due = 1 + BLOCKS_PER_HOUR + GRACE;
+			assert_eq!(ExpiryQueue::<Test>::iter_prefix(due).count(), 10, "scheduling never refuses");
+			run_to_block(due - 1);
+			assert_eq!(open_orders(&burst), 10);
+			let max = MAX_EXPIRIES as usize;
+			for (block, open) in [(due, 10 - max), (due + 1, 10 - 2 * max), (due + 2, 0)] {
+				run_to_block(block);
+				assert_eq!(open_orders(&burst), open, "at most MaxExpiriesPerBlock a block");
+			}
+			assert_eq!(ExpiryBacklog::<Test>::get(), None, "caught up");
+			assert_eq!(free(BUYER), STARTING_BALANCE, "every order refunded");
+		});
+	}
+
+	#[test]
+	fn the_backlog_catches_up_over_empty_blocks_without_skipping_any() {
+		new_test_ext().execute_with(|| {
+			// 13 blocks' worth of expiries at once, then an order due while they drain and one
+			// due soon after: each expires, none is skipped, and the backlog ends.
+			let per_block = MAX_EXPIRIES as u8;
+			let burst = orders_due_together(0..13 * per_block);
+			let due = 1 + BLOCKS_PER_HOUR + GRACE;
+			System::set_block_number(6);
+			let later = orders_due_together(13 * per_block..13 * per_block + 2);
+			let later_due = 6 + BLOCKS_PER_HOUR + GRACE;
+			run_to_block(due + 12);
+			assert_eq!(open_orders(&burst), 0);
+			assert_eq!(open_orders(&later), 2, "still behind the burst");
+			run_to_block(due + 13);
+			assert_eq!(open_orders(&later), 0);
+			assert_eq!(Orders::<Test>::get(later[0]).unwrap().expires_at, later_due);
+			let block_after = due + 13 + MAX_BACKLOG_SCAN as u64;
+			run_to_block(block_after);
+			assert_eq!(ExpiryBacklog::<Test>::get(), None, "the empty blocks were scanned");
+			assert_eq!(ExpiryQueue::<Test>::iter().count(), 0);
+			assert_eq!(free(BUYER), STARTING_BALANCE);
+		});
 	}
 
 	#[test]
@@ -791,9 +877,9 @@ mod invariants {
 				assert_eq!(order.escrow, 0, "a closed order keeps no escrow");
 			} else {
 				assert!(order.escrow > 0);
-				assert!(ExpiryQueue::<Test>::get(order.expires_at).contains(&id), "open order not queued");
-				assert!(order.expires_at > System::block_number(), "open order overdue");
-				assert_eq!(Machines::<Test>::get(order.machine_id).unwrap().rented_by, Some(id));
+				assert!(ExpiryQueue::<Test>::contains_key(order.expires_at, id), "open order not queued");
+				assert!(not_left_behind(order.expires_at), "open order overdue and not in the backlog");
+				assert_eq!(Machines::<Test>::get(order.machine_id).unwrap().last_order, Some(id));
 			}
 			escrows += order.escrow;
 		}
@@ -807,11 +893,14 @@ mod invariants {
 			assert_eq!(escrow_held(who), escrow_of);
 			assert_eq!(deposit_held(who), deposits_of);
 		}
-		for (_, queue) in ExpiryQueue::<Test>::iter() {
-			for id in queue {
-				assert!(!Orders::<Test>::get(id).unwrap().status.is_terminal(), "closed order still queued");
-			}
+		for (block, _, ()) in ExpiryQueue::<Test>::iter() {
+			assert!(not_left_behind(block), "an expiry entry was passed over");
 		}
+	}
+
+	/// Whether the hook will still get to `block`: it is ahead, or at or after the backlog.
+	fn not_left_behind(block: u64) -> bool {
+		block > System::block_number() || ExpiryBacklog::<Test>::get().is_some_and(|backlog| backlog <= block)
 	}
 
 	proptest! {

@@ -52,10 +52,11 @@ pub trait WeightInfo {
 	fn order_completed() -> Weight;
 	fn order_failed() -> Weight;
 	fn submit_pot() -> Weight;
-	fn verify_pot() -> Weight;
+	fn verify_pot_pass() -> Weight;
+	fn verify_pot_fail() -> Weight;
 	fn add_validator() -> Weight;
 	fn remove_validator() -> Weight;
-	fn on_initialize(n: u32, ) -> Weight;
+	fn on_initialize(n: u32, b: u32, ) -> Weight;
 }
 
 /// Weights for `pallet_hashrate_market` using the MatrixAI node and recommended hardware.
@@ -63,97 +64,91 @@ pub struct SubstrateWeight<T>(PhantomData<T>);
 impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `HashrateMarket::Machines` (r:1 w:1)
 	/// Proof: `HashrateMarket::Machines` (`max_values`: None, `max_size`: Some(2172), added: 4647, mode: `MaxEncodedLen`)
-	/// Storage: `System::Account` (r:1 w:1)
-	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
 	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(85), added: 2560, mode: `MaxEncodedLen`)
 	fn add_machine() -> Weight {
 		// Proof Size summary in bytes:
-		//  Measured:  `146`
+		//  Measured:  `43`
 		//  Estimated: `5637`
-		// Minimum execution time: 111_449_000 picoseconds.
-		Weight::from_parts(123_732_000, 5637)
-			.saturating_add(T::DbWeight::get().reads(3_u64))
-			.saturating_add(T::DbWeight::get().writes(3_u64))
+		// Minimum execution time: 107_612_000 picoseconds.
+		Weight::from_parts(113_933_000, 5637)
+			.saturating_add(T::DbWeight::get().reads(2_u64))
+			.saturating_add(T::DbWeight::get().writes(2_u64))
 	}
 	/// Storage: `HashrateMarket::Machines` (r:1 w:1)
 	/// Proof: `HashrateMarket::Machines` (`max_values`: None, `max_size`: Some(2172), added: 4647, mode: `MaxEncodedLen`)
-	/// Storage: `System::Account` (r:1 w:1)
-	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
+	/// Storage: `HashrateMarket::Orders` (r:1 w:0)
+	/// Proof: `HashrateMarket::Orders` (`max_values`: None, `max_size`: Some(4270), added: 6745, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
 	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(85), added: 2560, mode: `MaxEncodedLen`)
 	fn remove_machine() -> Weight {
 		// Proof Size summary in bytes:
-		//  Measured:  `2381`
-		//  Estimated: `5637`
-		// Minimum execution time: 99_347_000 picoseconds.
-		Weight::from_parts(102_963_000, 5637)
+		//  Measured:  `5595`
+		//  Estimated: `7735`
+		// Minimum execution time: 106_790_000 picoseconds.
+		Weight::from_parts(110_658_000, 7735)
 			.saturating_add(T::DbWeight::get().reads(3_u64))
-			.saturating_add(T::DbWeight::get().writes(3_u64))
+			.saturating_add(T::DbWeight::get().writes(2_u64))
 	}
 	/// Storage: `HashrateMarket::Machines` (r:1 w:1)
 	/// Proof: `HashrateMarket::Machines` (`max_values`: None, `max_size`: Some(2172), added: 4647, mode: `MaxEncodedLen`)
-	/// Storage: `System::Account` (r:1 w:1)
-	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
 	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(85), added: 2560, mode: `MaxEncodedLen`)
 	fn make_offer() -> Weight {
 		// Proof Size summary in bytes:
-		//  Measured:  `2357`
+		//  Measured:  `2254`
 		//  Estimated: `5637`
-		// Minimum execution time: 116_278_000 picoseconds.
-		Weight::from_parts(138_409_000, 5637)
-			.saturating_add(T::DbWeight::get().reads(3_u64))
-			.saturating_add(T::DbWeight::get().writes(3_u64))
+		// Minimum execution time: 113_142_000 picoseconds.
+		Weight::from_parts(116_959_000, 5637)
+			.saturating_add(T::DbWeight::get().reads(2_u64))
+			.saturating_add(T::DbWeight::get().writes(2_u64))
 	}
 	/// Storage: `HashrateMarket::Machines` (r:1 w:1)
 	/// Proof: `HashrateMarket::Machines` (`max_values`: None, `max_size`: Some(2172), added: 4647, mode: `MaxEncodedLen`)
+	/// Storage: `HashrateMarket::Orders` (r:1 w:0)
+	/// Proof: `HashrateMarket::Orders` (`max_values`: None, `max_size`: Some(4270), added: 6745, mode: `MaxEncodedLen`)
 	fn cancel_offer() -> Weight {
 		// Proof Size summary in bytes:
-		//  Measured:  `2223`
-		//  Estimated: `5637`
-		// Minimum execution time: 35_677_000 picoseconds.
-		Weight::from_parts(43_702_000, 5637)
-			.saturating_add(T::DbWeight::get().reads(1_u64))
+		//  Measured:  `5540`
+		//  Estimated: `7735`
+		// Minimum execution time: 46_507_000 picoseconds.
+		Weight::from_parts(49_302_000, 7735)
+			.saturating_add(T::DbWeight::get().reads(2_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
-	/// Storage: `HashrateMarket::Orders` (r:1 w:1)
+	/// Storage: `HashrateMarket::Orders` (r:2 w:1)
 	/// Proof: `HashrateMarket::Orders` (`max_values`: None, `max_size`: Some(4270), added: 6745, mode: `MaxEncodedLen`)
 	/// Storage: `HashrateMarket::Machines` (r:1 w:1)
 	/// Proof: `HashrateMarket::Machines` (`max_values`: None, `max_size`: Some(2172), added: 4647, mode: `MaxEncodedLen`)
-	/// Storage: `System::Account` (r:1 w:1)
-	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
 	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(85), added: 2560, mode: `MaxEncodedLen`)
-	/// Storage: `HashrateMarket::ExpiryQueue` (r:15 w:1)
-	/// Proof: `HashrateMarket::ExpiryQueue` (`max_values`: None, `max_size`: Some(1038), added: 3513, mode: `MaxEncodedLen`)
+	/// Storage: `HashrateMarket::ExpiryQueue` (r:0 w:1)
+	/// Proof: `HashrateMarket::ExpiryQueue` (`max_values`: None, `max_size`: Some(44), added: 2519, mode: `MaxEncodedLen`)
 	fn place_order() -> Weight {
 		// Proof Size summary in bytes:
-		//  Measured:  `4141`
-		//  Estimated: `53685`
-		// Minimum execution time: 228_669_000 picoseconds.
-		Weight::from_parts(279_464_000, 53685)
-			.saturating_add(T::DbWeight::get().reads(19_u64))
-			.saturating_add(T::DbWeight::get().writes(5_u64))
+		//  Measured:  `5595`
+		//  Estimated: `14480`
+		// Minimum execution time: 142_176_000 picoseconds.
+		Weight::from_parts(170_890_000, 14480)
+			.saturating_add(T::DbWeight::get().reads(4_u64))
+			.saturating_add(T::DbWeight::get().writes(4_u64))
 	}
 	/// Storage: `HashrateMarket::Orders` (r:1 w:1)
 	/// Proof: `HashrateMarket::Orders` (`max_values`: None, `max_size`: Some(4270), added: 6745, mode: `MaxEncodedLen`)
 	/// Storage: `HashrateMarket::Machines` (r:1 w:0)
 	/// Proof: `HashrateMarket::Machines` (`max_values`: None, `max_size`: Some(2172), added: 4647, mode: `MaxEncodedLen`)
-	/// Storage: `System::Account` (r:1 w:1)
-	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
 	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(85), added: 2560, mode: `MaxEncodedLen`)
-	/// Storage: `HashrateMarket::ExpiryQueue` (r:17 w:2)
-	/// Proof: `HashrateMarket::ExpiryQueue` (`max_values`: None, `max_size`: Some(1038), added: 3513, mode: `MaxEncodedLen`)
+	/// Storage: `HashrateMarket::ExpiryQueue` (r:0 w:1)
+	/// Proof: `HashrateMarket::ExpiryQueue` (`max_values`: None, `max_size`: Some(44), added: 2519, mode: `MaxEncodedLen`)
 	fn renew_order() -> Weight {
 		// Proof Size summary in bytes:
-		//  Measured:  `7494`
-		//  Estimated: `60711`
-		// Minimum execution time: 241_092_000 picoseconds.
-		Weight::from_parts(295_103_000, 60711)
-			.saturating_add(T::DbWeight::get().reads(21_u64))
-			.saturating_add(T::DbWeight::get().writes(5_u64))
+		//  Measured:  `4607`
+		//  Estimated: `7735`
+		// Minimum execution time: 130_695_000 picoseconds.
+		Weight::from_parts(136_416_000, 7735)
+			.saturating_add(T::DbWeight::get().reads(3_u64))
+			.saturating_add(T::DbWeight::get().writes(3_u64))
 	}
 	/// Storage: `HashrateMarket::Orders` (r:1 w:1)
 	/// Proof: `HashrateMarket::Orders` (`max_values`: None, `max_size`: Some(4270), added: 6745, mode: `MaxEncodedLen`)
@@ -161,8 +156,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		// Proof Size summary in bytes:
 		//  Measured:  `2314`
 		//  Estimated: `7735`
-		// Minimum execution time: 39_694_000 picoseconds.
-		Weight::from_parts(49_443_000, 7735)
+		// Minimum execution time: 40_395_000 picoseconds.
+		Weight::from_parts(43_011_000, 7735)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -172,31 +167,44 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
 	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(85), added: 2560, mode: `MaxEncodedLen`)
-	/// Storage: `HashrateMarket::ExpiryQueue` (r:1 w:1)
-	/// Proof: `HashrateMarket::ExpiryQueue` (`max_values`: None, `max_size`: Some(1038), added: 3513, mode: `MaxEncodedLen`)
-	/// Storage: `HashrateMarket::Machines` (r:1 w:1)
-	/// Proof: `HashrateMarket::Machines` (`max_values`: None, `max_size`: Some(2172), added: 4647, mode: `MaxEncodedLen`)
 	fn order_failed() -> Weight {
 		// Proof Size summary in bytes:
-		//  Measured:  `5774`
+		//  Measured:  `2547`
 		//  Estimated: `7735`
-		// Minimum execution time: 131_016_000 picoseconds.
-		Weight::from_parts(159_299_000, 7735)
-			.saturating_add(T::DbWeight::get().reads(5_u64))
-			.saturating_add(T::DbWeight::get().writes(5_u64))
+		// Minimum execution time: 107_993_000 picoseconds.
+		Weight::from_parts(117_360_000, 7735)
+			.saturating_add(T::DbWeight::get().reads(3_u64))
+			.saturating_add(T::DbWeight::get().writes(3_u64))
 	}
 	/// Storage: `HashrateMarket::Orders` (r:1 w:1)
 	/// Proof: `HashrateMarket::Orders` (`max_values`: None, `max_size`: Some(4270), added: 6745, mode: `MaxEncodedLen`)
-	/// Storage: `HashrateMarket::ExpiryQueue` (r:16 w:2)
-	/// Proof: `HashrateMarket::ExpiryQueue` (`max_values`: None, `max_size`: Some(1038), added: 3513, mode: `MaxEncodedLen`)
+	/// Storage: `HashrateMarket::ExpiryQueue` (r:0 w:1)
+	/// Proof: `HashrateMarket::ExpiryQueue` (`max_values`: None, `max_size`: Some(44), added: 2519, mode: `MaxEncodedLen`)
 	fn submit_pot() -> Weight {
 		// Proof Size summary in bytes:
-		//  Measured:  `6114`
-		//  Estimated: `57198`
-		// Minimum execution time: 143_779_000 picoseconds.
-		Weight::from_parts(174_738_000, 57198)
-			.saturating_add(T::DbWeight::get().reads(17_u64))
-			.saturating_add(T::DbWeight::get().writes(3_u64))
+		//  Measured:  `3344`
+		//  Estimated: `7735`
+		// Minimum execution time: 47_259_000 picoseconds.
+		Weight::from_parts(50_074_000, 7735)
+			.saturating_add(T::DbWeight::get().reads(1_u64))
+			.saturating_add(T::DbWeight::get().writes(2_u64))
+	}
+	/// Storage: `HashrateMarket::Validators` (r:1 w:0)
+	/// Proof: `HashrateMarket::Validators` (`max_values`: Some(1), `max_size`: Some(1025), added: 1520, mode: `MaxEncodedLen`)
+	/// Storage: `HashrateMarket::Orders` (r:1 w:1)
+	/// Proof: `HashrateMarket::Orders` (`max_values`: None, `max_size`: Some(4270), added: 6745, mode: `MaxEncodedLen`)
+	/// Storage: `Balances::Holds` (r:1 w:1)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(85), added: 2560, mode: `MaxEncodedLen`)
+	/// Storage: `System::Account` (r:2 w:2)
+	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
+	fn verify_pot_pass() -> Weight {
+		// Proof Size summary in bytes:
+		//  Measured:  `5758`
+		//  Estimated: `7735`
+		// Minimum execution time: 128_761_000 picoseconds.
+		Weight::from_parts(132_789_000, 7735)
+			.saturating_add(T::DbWeight::get().reads(5_u64))
+			.saturating_add(T::DbWeight::get().writes(4_u64))
 	}
 	/// Storage: `HashrateMarket::Validators` (r:1 w:0)
 	/// Proof: `HashrateMarket::Validators` (`max_values`: Some(1), `max_size`: Some(1025), added: 1520, mode: `MaxEncodedLen`)
@@ -208,16 +216,14 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(85), added: 2560, mode: `MaxEncodedLen`)
 	/// Storage: `HashrateMarket::Machines` (r:1 w:1)
 	/// Proof: `HashrateMarket::Machines` (`max_values`: None, `max_size`: Some(2172), added: 4647, mode: `MaxEncodedLen`)
-	/// Storage: `HashrateMarket::ExpiryQueue` (r:1 w:1)
-	/// Proof: `HashrateMarket::ExpiryQueue` (`max_values`: None, `max_size`: Some(1038), added: 3513, mode: `MaxEncodedLen`)
-	fn verify_pot() -> Weight {
+	fn verify_pot_fail() -> Weight {
 		// Proof Size summary in bytes:
-		//  Measured:  `9062`
+		//  Measured:  `7997`
 		//  Estimated: `7735`
-		// Minimum execution time: 224_201_000 picoseconds.
-		Weight::from_parts(268_023_000, 7735)
-			.saturating_add(T::DbWeight::get().reads(8_u64))
-			.saturating_add(T::DbWeight::get().writes(7_u64))
+		// Minimum execution time: 203_030_000 picoseconds.
+		Weight::from_parts(224_942_000, 7735)
+			.saturating_add(T::DbWeight::get().reads(7_u64))
+			.saturating_add(T::DbWeight::get().writes(6_u64))
 	}
 	/// Storage: `HashrateMarket::Validators` (r:1 w:1)
 	/// Proof: `HashrateMarket::Validators` (`max_values`: Some(1), `max_size`: Some(1025), added: 1520, mode: `MaxEncodedLen`)
@@ -225,8 +231,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		// Proof Size summary in bytes:
 		//  Measured:  `1025`
 		//  Estimated: `2510`
-		// Minimum execution time: 26_249_000 picoseconds.
-		Weight::from_parts(32_060_000, 2510)
+		// Minimum execution time: 26_751_000 picoseconds.
+		Weight::from_parts(28_323_000, 2510)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -236,34 +242,36 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		// Proof Size summary in bytes:
 		//  Measured:  `1057`
 		//  Estimated: `2510`
-		// Minimum execution time: 25_719_000 picoseconds.
-		Weight::from_parts(27_372_000, 2510)
+		// Minimum execution time: 25_969_000 picoseconds.
+		Weight::from_parts(27_472_000, 2510)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
-	/// Storage: `HashrateMarket::ExpiryQueue` (r:1 w:1)
-	/// Proof: `HashrateMarket::ExpiryQueue` (`max_values`: None, `max_size`: Some(1038), added: 3513, mode: `MaxEncodedLen`)
+	/// Storage: `HashrateMarket::ExpiryBacklog` (r:1 w:1)
+	/// Proof: `HashrateMarket::ExpiryBacklog` (`max_values`: Some(1), `max_size`: Some(4), added: 499, mode: `MaxEncodedLen`)
+	/// Storage: `HashrateMarket::ExpiryQueue` (r:72 w:64)
+	/// Proof: `HashrateMarket::ExpiryQueue` (`max_values`: None, `max_size`: Some(44), added: 2519, mode: `MaxEncodedLen`)
 	/// Storage: `HashrateMarket::Orders` (r:64 w:64)
 	/// Proof: `HashrateMarket::Orders` (`max_values`: None, `max_size`: Some(4270), added: 6745, mode: `MaxEncodedLen`)
-	/// Storage: `System::Account` (r:1 w:1)
+	/// Storage: `System::Account` (r:64 w:64)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
-	/// Storage: `Balances::Holds` (r:1 w:1)
+	/// Storage: `Balances::Holds` (r:64 w:64)
 	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(85), added: 2560, mode: `MaxEncodedLen`)
-	/// Storage: `HashrateMarket::Machines` (r:64 w:64)
-	/// Proof: `HashrateMarket::Machines` (`max_values`: None, `max_size`: Some(2172), added: 4647, mode: `MaxEncodedLen`)
 	/// The range of component `n` is `[0, 64]`.
-	fn on_initialize(n: u32, ) -> Weight {
+	/// The range of component `b` is `[1, 8]`.
+	fn on_initialize(n: u32, b: u32, ) -> Weight {
 		// Proof Size summary in bytes:
-		//  Measured:  `365 + n * (4417 ±0)`
-		//  Estimated: `4503 + n * (6745 ±0)`
-		// Minimum execution time: 7_995_000 picoseconds.
-		Weight::from_parts(8_246_000, 4503)
-			// Standard Error: 215_293
-			.saturating_add(Weight::from_parts(98_476_973, 0).saturating_mul(n.into()))
-			.saturating_add(T::DbWeight::get().reads(3_u64))
-			.saturating_add(T::DbWeight::get().reads((2_u64).saturating_mul(n.into())))
-			.saturating_add(T::DbWeight::get().writes(3_u64))
-			.saturating_add(T::DbWeight::get().writes((2_u64).saturating_mul(n.into())))
+		//  Measured:  `506 + n * (2422 ±0)`
+		//  Estimated: `1489 + b * (2519 ±0) + n * (6745 ±0)`
+		// Minimum execution time: 50_084_000 picoseconds.
+		Weight::from_parts(50_354_000, 1489)
+			// Standard Error: 177_646
+			.saturating_add(Weight::from_parts(109_898_275, 0).saturating_mul(n.into()))
+			.saturating_add(T::DbWeight::get().reads(1_u64))
+			.saturating_add(T::DbWeight::get().reads((4_u64).saturating_mul(n.into())))
+			.saturating_add(T::DbWeight::get().reads((1_u64).saturating_mul(b.into())))
+			.saturating_add(T::DbWeight::get().writes((4_u64).saturating_mul(n.into())))
+			.saturating_add(Weight::from_parts(0, 2519).saturating_mul(b.into()))
 			.saturating_add(Weight::from_parts(0, 6745).saturating_mul(n.into()))
 	}
 }
@@ -272,97 +280,91 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 impl WeightInfo for () {
 	/// Storage: `HashrateMarket::Machines` (r:1 w:1)
 	/// Proof: `HashrateMarket::Machines` (`max_values`: None, `max_size`: Some(2172), added: 4647, mode: `MaxEncodedLen`)
-	/// Storage: `System::Account` (r:1 w:1)
-	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
 	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(85), added: 2560, mode: `MaxEncodedLen`)
 	fn add_machine() -> Weight {
 		// Proof Size summary in bytes:
-		//  Measured:  `146`
+		//  Measured:  `43`
 		//  Estimated: `5637`
-		// Minimum execution time: 111_449_000 picoseconds.
-		Weight::from_parts(123_732_000, 5637)
-			.saturating_add(RocksDbWeight::get().reads(3_u64))
-			.saturating_add(RocksDbWeight::get().writes(3_u64))
+		// Minimum execution time: 107_612_000 picoseconds.
+		Weight::from_parts(113_933_000, 5637)
+			.saturating_add(RocksDbWeight::get().reads(2_u64))
+			.saturating_add(RocksDbWeight::get().writes(2_u64))
 	}
 	/// Storage: `HashrateMarket::Machines` (r:1 w:1)
 	/// Proof: `HashrateMarket::Machines` (`max_values`: None, `max_size`: Some(2172), added: 4647, mode: `MaxEncodedLen`)
-	/// Storage: `System::Account` (r:1 w:1)
-	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
+	/// Storage: `HashrateMarket::Orders` (r:1 w:0)
+	/// Proof: `HashrateMarket::Orders` (`max_values`: None, `max_size`: Some(4270), added: 6745, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
 	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(85), added: 2560, mode: `MaxEncodedLen`)
 	fn remove_machine() -> Weight {
 		// Proof Size summary in bytes:
-		//  Measured:  `2381`
-		//  Estimated: `5637`
-		// Minimum execution time: 99_347_000 picoseconds.
-		Weight::from_parts(102_963_000, 5637)
+		//  Measured:  `5595`
+		//  Estimated: `7735`
+		// Minimum execution time: 106_790_000 picoseconds.
+		Weight::from_parts(110_658_000, 7735)
 			.saturating_add(RocksDbWeight::get().reads(3_u64))
-			.saturating_add(RocksDbWeight::get().writes(3_u64))
+			.saturating_add(RocksDbWeight::get().writes(2_u64))
 	}
 	/// Storage: `HashrateMarket::Machines` (r:1 w:1)
 	/// Proof: `HashrateMarket::Machines` (`max_values`: None, `max_size`: Some(2172), added: 4647, mode: `MaxEncodedLen`)
-	/// Storage: `System::Account` (r:1 w:1)
-	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
 	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(85), added: 2560, mode: `MaxEncodedLen`)
 	fn make_offer() -> Weight {
 		// Proof Size summary in bytes:
-		//  Measured:  `2357`
+		//  Measured:  `2254`
 		//  Estimated: `5637`
-		// Minimum execution time: 116_278_000 picoseconds.
-		Weight::from_parts(138_409_000, 5637)
-			.saturating_add(RocksDbWeight::get().reads(3_u64))
-			.saturating_add(RocksDbWeight::get().writes(3_u64))
+		// Minimum execution time: 113_142_000 picoseconds.
+		Weight::from_parts(116_959_000, 5637)
+			.saturating_add(RocksDbWeight::get().reads(2_u64))
+			.saturating_add(RocksDbWeight::get().writes(2_u64))
 	}
 	/// Storage: `HashrateMarket::Machines` (r:1 w:1)
 	/// Proof: `HashrateMarket::Machines` (`max_values`: None, `max_size`: Some(2172), added: 4647, mode: `MaxEncodedLen`)
+	/// Storage: `HashrateMarket::Orders` (r:1 w:0)
+	/// Proof: `HashrateMarket::Orders` (`max_values`: None, `max_size`: Some(4270), added: 6745, mode: `MaxEncodedLen`)
 	fn cancel_offer() -> Weight {
 		// Proof Size summary in bytes:
-		//  Measured:  `2223`
-		//  Estimated: `5637`
-		// Minimum execution time: 35_677_000 picoseconds.
-		Weight::from_parts(43_702_000, 5637)
-			.saturating_add(RocksDbWeight::get().reads(1_u64))
+		//  Measured:  `5540`
+		//  Estimated: `7735`
+		// Minimum execution time: 46_507_000 picoseconds.
+		Weight::from_parts(49_302_000, 7735)
+			.saturating_add(RocksDbWeight::get().reads(2_u64))
 			.saturating_add(RocksDbWeight::get().writes(1_u64))
 	}
-	/// Storage: `HashrateMarket::Orders` (r:1 w:1)
+	/// Storage: `HashrateMarket::Orders` (r:2 w:1)
 	/// Proof: `HashrateMarket::Orders` (`max_values`: None, `max_size`: Some(4270), added: 6745, mode: `MaxEncodedLen`)
 	/// Storage: `HashrateMarket::Machines` (r:1 w:1)
 	/// Proof: `HashrateMarket::Machines` (`max_values`: None, `max_size`: Some(2172), added: 4647, mode: `MaxEncodedLen`)
-	/// Storage: `System::Account` (r:1 w:1)
-	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
 	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(85), added: 2560, mode: `MaxEncodedLen`)
-	/// Storage: `HashrateMarket::ExpiryQueue` (r:15 w:1)
-	/// Proof: `HashrateMarket::ExpiryQueue` (`max_values`: None, `max_size`: Some(1038), added: 3513, mode: `MaxEncodedLen`)
+	/// Storage: `HashrateMarket::ExpiryQueue` (r:0 w:1)
+	/// Proof: `HashrateMarket::ExpiryQueue` (`max_values`: None, `max_size`: Some(44), added: 2519, mode: `MaxEncodedLen`)
 	fn place_order() -> Weight {
 		// Proof Size summary in bytes:
-		//  Measured:  `4141`
-		//  Estimated: `53685`
-		// Minimum execution time: 228_669_000 picoseconds.
-		Weight::from_parts(279_464_000, 53685)
-			.saturating_add(RocksDbWeight::get().reads(19_u64))
-			.saturating_add(RocksDbWeight::get().writes(5_u64))
+		//  Measured:  `5595`
+		//  Estimated: `14480`
+		// Minimum execution time: 142_176_000 picoseconds.
+		Weight::from_parts(170_890_000, 14480)
+			.saturating_add(RocksDbWeight::get().reads(4_u64))
+			.saturating_add(RocksDbWeight::get().writes(4_u64))
 	}
 	/// Storage: `HashrateMarket::Orders` (r:1 w:1)
 	/// Proof: `HashrateMarket::Orders` (`max_values`: None, `max_size`: Some(4270), added: 6745, mode: `MaxEncodedLen`)
 	/// Storage: `HashrateMarket::Machines` (r:1 w:0)
 	/// Proof: `HashrateMarket::Machines` (`max_values`: None, `max_size`: Some(2172), added: 4647, mode: `MaxEncodedLen`)
-	/// Storage: `System::Account` (r:1 w:1)
-	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
 	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(85), added: 2560, mode: `MaxEncodedLen`)
-	/// Storage: `HashrateMarket::ExpiryQueue` (r:17 w:2)
-	/// Proof: `HashrateMarket::ExpiryQueue` (`max_values`: None, `max_size`: Some(1038), added: 3513, mode: `MaxEncodedLen`)
+	/// Storage: `HashrateMarket::ExpiryQueue` (r:0 w:1)
+	/// Proof: `HashrateMarket::ExpiryQueue` (`max_values`: None, `max_size`: Some(44), added: 2519, mode: `MaxEncodedLen`)
 	fn renew_order() -> Weight {
 		// Proof Size summary in bytes:
-		//  Measured:  `7494`
-		//  Estimated: `60711`
-		// Minimum execution time: 241_092_000 picoseconds.
-		Weight::from_parts(295_103_000, 60711)
-			.saturating_add(RocksDbWeight::get().reads(21_u64))
-			.saturating_add(RocksDbWeight::get().writes(5_u64))
+		//  Measured:  `4607`
+		//  Estimated: `7735`
+		// Minimum execution time: 130_695_000 picoseconds.
+		Weight::from_parts(136_416_000, 7735)
+			.saturating_add(RocksDbWeight::get().reads(3_u64))
+			.saturating_add(RocksDbWeight::get().writes(3_u64))
 	}
 	/// Storage: `HashrateMarket::Orders` (r:1 w:1)
 	/// Proof: `HashrateMarket::Orders` (`max_values`: None, `max_size`: Some(4270), added: 6745, mode: `MaxEncodedLen`)
@@ -370,8 +372,8 @@ impl WeightInfo for () {
 		// Proof Size summary in bytes:
 		//  Measured:  `2314`
 		//  Estimated: `7735`
-		// Minimum execution time: 39_694_000 picoseconds.
-		Weight::from_parts(49_443_000, 7735)
+		// Minimum execution time: 40_395_000 picoseconds.
+		Weight::from_parts(43_011_000, 7735)
 			.saturating_add(RocksDbWeight::get().reads(1_u64))
 			.saturating_add(RocksDbWeight::get().writes(1_u64))
 	}
@@ -381,31 +383,44 @@ impl WeightInfo for () {
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
 	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(85), added: 2560, mode: `MaxEncodedLen`)
-	/// Storage: `HashrateMarket::ExpiryQueue` (r:1 w:1)
-	/// Proof: `HashrateMarket::ExpiryQueue` (`max_values`: None, `max_size`: Some(1038), added: 3513, mode: `MaxEncodedLen`)
-	/// Storage: `HashrateMarket::Machines` (r:1 w:1)
-	/// Proof: `HashrateMarket::Machines` (`max_values`: None, `max_size`: Some(2172), added: 4647, mode: `MaxEncodedLen`)
 	fn order_failed() -> Weight {
 		// Proof Size summary in bytes:
-		//  Measured:  `5774`
+		//  Measured:  `2547`
 		//  Estimated: `7735`
-		// Minimum execution time: 131_016_000 picoseconds.
-		Weight::from_parts(159_299_000, 7735)
-			.saturating_add(RocksDbWeight::get().reads(5_u64))
-			.saturating_add(RocksDbWeight::get().writes(5_u64))
+		// Minimum execution time: 107_993_000 picoseconds.
+		Weight::from_parts(117_360_000, 7735)
+			.saturating_add(RocksDbWeight::get().reads(3_u64))
+			.saturating_add(RocksDbWeight::get().writes(3_u64))
 	}
 	/// Storage: `HashrateMarket::Orders` (r:1 w:1)
 	/// Proof: `HashrateMarket::Orders` (`max_values`: None, `max_size`: Some(4270), added: 6745, mode: `MaxEncodedLen`)
-	/// Storage: `HashrateMarket::ExpiryQueue` (r:16 w:2)
-	/// Proof: `HashrateMarket::ExpiryQueue` (`max_values`: None, `max_size`: Some(1038), added: 3513, mode: `MaxEncodedLen`)
+	/// Storage: `HashrateMarket::ExpiryQueue` (r:0 w:1)
+	/// Proof: `HashrateMarket::ExpiryQueue` (`max_values`: None, `max_size`: Some(44), added: 2519, mode: `MaxEncodedLen`)
 	fn submit_pot() -> Weight {
 		// Proof Size summary in bytes:
-		//  Measured:  `6114`
-		//  Estimated: `57198`
-		// Minimum execution time: 143_779_000 picoseconds.
-		Weight::from_parts(174_738_000, 57198)
-			.saturating_add(RocksDbWeight::get().reads(17_u64))
-			.saturating_add(RocksDbWeight::get().writes(3_u64))
+		//  Measured:  `3344`
+		//  Estimated: `7735`
+		// Minimum execution time: 47_259_000 picoseconds.
+		Weight::from_parts(50_074_000, 7735)
+			.saturating_add(RocksDbWeight::get().reads(1_u64))
+			.saturating_add(RocksDbWeight::get().writes(2_u64))
+	}
+	/// Storage: `HashrateMarket::Validators` (r:1 w:0)
+	/// Proof: `HashrateMarket::Validators` (`max_values`: Some(1), `max_size`: Some(1025), added: 1520, mode: `MaxEncodedLen`)
+	/// Storage: `HashrateMarket::Orders` (r:1 w:1)
+	/// Proof: `HashrateMarket::Orders` (`max_values`: None, `max_size`: Some(4270), added: 6745, mode: `MaxEncodedLen`)
+	/// Storage: `Balances::Holds` (r:1 w:1)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(85), added: 2560, mode: `MaxEncodedLen`)
+	/// Storage: `System::Account` (r:2 w:2)
+	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
+	fn verify_pot_pass() -> Weight {
+		// Proof Size summary in bytes:
+		//  Measured:  `5758`
+		//  Estimated: `7735`
+		// Minimum execution time: 128_761_000 picoseconds.
+		Weight::from_parts(132_789_000, 7735)
+			.saturating_add(RocksDbWeight::get().reads(5_u64))
+			.saturating_add(RocksDbWeight::get().writes(4_u64))
 	}
 	/// Storage: `HashrateMarket::Validators` (r:1 w:0)
 	/// Proof: `HashrateMarket::Validators` (`max_values`: Some(1), `max_size`: Some(1025), added: 1520, mode: `MaxEncodedLen`)
@@ -417,16 +432,14 @@ impl WeightInfo for () {
 	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(85), added: 2560, mode: `MaxEncodedLen`)
 	/// Storage: `HashrateMarket::Machines` (r:1 w:1)
 	/// Proof: `HashrateMarket::Machines` (`max_values`: None, `max_size`: Some(2172), added: 4647, mode: `MaxEncodedLen`)
-	/// Storage: `HashrateMarket::ExpiryQueue` (r:1 w:1)
-	/// Proof: `HashrateMarket::ExpiryQueue` (`max_values`: None, `max_size`: Some(1038), added: 3513, mode: `MaxEncodedLen`)
-	fn verify_pot() -> Weight {
+	fn verify_pot_fail() -> Weight {
 		// Proof Size summary in bytes:
-		//  Measured:  `9062`
+		//  Measured:  `7997`
 		//  Estimated: `7735`
-		// Minimum execution time: 224_201_000 picoseconds.
-		Weight::from_parts(268_023_000, 7735)
-			.saturating_add(RocksDbWeight::get().reads(8_u64))
-			.saturating_add(RocksDbWeight::get().writes(7_u64))
+		// Minimum execution time: 203_030_000 picoseconds.
+		Weight::from_parts(224_942_000, 7735)
+			.saturating_add(RocksDbWeight::get().reads(7_u64))
+			.saturating_add(RocksDbWeight::get().writes(6_u64))
 	}
 	/// Storage: `HashrateMarket::Validators` (r:1 w:1)
 	/// Proof: `HashrateMarket::Validators` (`max_values`: Some(1), `max_size`: Some(1025), added: 1520, mode: `MaxEncodedLen`)
@@ -434,8 +447,8 @@ impl WeightInfo for () {
 		// Proof Size summary in bytes:
 		//  Measured:  `1025`
 		//  Estimated: `2510`
-		// Minimum execution time: 26_249_000 picoseconds.
-		Weight::from_parts(32_060_000, 2510)
+		// Minimum execution time: 26_751_000 picoseconds.
+		Weight::from_parts(28_323_000, 2510)
 			.saturating_add(RocksDbWeight::get().reads(1_u64))
 			.saturating_add(RocksDbWeight::get().writes(1_u64))
 	}
@@ -445,34 +458,36 @@ impl WeightInfo for () {
 		// Proof Size summary in bytes:
 		//  Measured:  `1057`
 		//  Estimated: `2510`
-		// Minimum execution time: 25_719_000 picoseconds.
-		Weight::from_parts(27_372_000, 2510)
+		// Minimum execution time: 25_969_000 picoseconds.
+		Weight::from_parts(27_472_000, 2510)
 			.saturating_add(RocksDbWeight::get().reads(1_u64))
 			.saturating_add(RocksDbWeight::get().writes(1_u64))
 	}
-	/// Storage: `HashrateMarket::ExpiryQueue` (r:1 w:1)
-	/// Proof: `HashrateMarket::ExpiryQueue` (`max_values`: None, `max_size`: Some(1038), added: 3513, mode: `MaxEncodedLen`)
+	/// Storage: `HashrateMarket::ExpiryBacklog` (r:1 w:1)
+	/// Proof: `HashrateMarket::ExpiryBacklog` (`max_values`: Some(1), `max_size`: Some(4), added: 499, mode: `MaxEncodedLen`)
+	/// Storage: `HashrateMarket::ExpiryQueue` (r:72 w:64)
+	/// Proof: `HashrateMarket::ExpiryQueue` (`max_values`: None, `max_size`: Some(44), added: 2519, mode: `MaxEncodedLen`)
 	/// Storage: `HashrateMarket::Orders` (r:64 w:64)
 	/// Proof: `HashrateMarket::Orders` (`max_values`: None, `max_size`: Some(4270), added: 6745, mode: `MaxEncodedLen`)
-	/// Storage: `System::Account` (r:1 w:1)
+	/// Storage: `System::Account` (r:64 w:64)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
-	/// Storage: `Balances::Holds` (r:1 w:1)
+	/// Storage: `Balances::Holds` (r:64 w:64)
 	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(85), added: 2560, mode: `MaxEncodedLen`)
-	/// Storage: `HashrateMarket::Machines` (r:64 w:64)
-	/// Proof: `HashrateMarket::Machines` (`max_values`: None, `max_size`: Some(2172), added: 4647, mode: `MaxEncodedLen`)
 	/// The range of component `n` is `[0, 64]`.
-	fn on_initialize(n: u32, ) -> Weight {
+	/// The range of component `b` is `[1, 8]`.
+	fn on_initialize(n: u32, b: u32, ) -> Weight {
 		// Proof Size summary in bytes:
-		//  Measured:  `365 + n * (4417 ±0)`
-		//  Estimated: `4503 + n * (6745 ±0)`
-		// Minimum execution time: 7_995_000 picoseconds.
-		Weight::from_parts(8_246_000, 4503)
-			// Standard Error: 215_293
-			.saturating_add(Weight::from_parts(98_476_973, 0).saturating_mul(n.into()))
-			.saturating_add(RocksDbWeight::get().reads(3_u64))
-			.saturating_add(RocksDbWeight::get().reads((2_u64).saturating_mul(n.into())))
-			.saturating_add(RocksDbWeight::get().writes(3_u64))
-			.saturating_add(RocksDbWeight::get().writes((2_u64).saturating_mul(n.into())))
+		//  Measured:  `506 + n * (2422 ±0)`
+		//  Estimated: `1489 + b * (2519 ±0) + n * (6745 ±0)`
+		// Minimum execution time: 50_084_000 picoseconds.
+		Weight::from_parts(50_354_000, 1489)
+			// Standard Error: 177_646
+			.saturating_add(Weight::from_parts(109_898_275, 0).saturating_mul(n.into()))
+			.saturating_add(RocksDbWeight::get().reads(1_u64))
+			.saturating_add(RocksDbWeight::get().reads((4_u64).saturating_mul(n.into())))
+			.saturating_add(RocksDbWeight::get().reads((1_u64).saturating_mul(b.into())))
+			.saturating_add(RocksDbWeight::get().writes((4_u64).saturating_mul(n.into())))
+			.saturating_add(Weight::from_parts(0, 2519).saturating_mul(b.into()))
 			.saturating_add(Weight::from_parts(0, 6745).saturating_mul(n.into()))
 	}
 }
