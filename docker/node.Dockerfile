@@ -2,7 +2,7 @@
 #   docker build -f docker/node.Dockerfile -t matrixai-node .
 #   docker run -p 9944:9944 -p 30333:30333 matrixai-node --dev --rpc-external
 FROM rust:1.95-bookworm AS builder
-RUN apt-get update && apt-get install -y --no-install-recommends protobuf-compiler clang libclang-dev \
+RUN apt-get update && apt-get install -y --no-install-recommends protobuf-compiler \
 	&& rm -rf /var/lib/apt/lists/*
 RUN rustup target add wasm32-unknown-unknown wasm32v1-none && rustup component add rust-src
 WORKDIR /src

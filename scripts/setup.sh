@@ -3,8 +3,13 @@
 set -euo pipefail
 
 apt_packages=()
+# protoc for libp2p's protobuf; gcc/g++, make and perl for the C and C++ the node vendors
+# (binaryen in wasm-opt, OpenSSL, zstd, ring). No clang: without RocksDB nothing runs bindgen.
 command -v protoc >/dev/null || apt_packages+=(protobuf-compiler)
-command -v clang >/dev/null || apt_packages+=(clang libclang-dev)
+command -v cc >/dev/null || apt_packages+=(gcc)
+command -v c++ >/dev/null || apt_packages+=(g++)
+command -v make >/dev/null || apt_packages+=(make)
+command -v perl >/dev/null || apt_packages+=(perl)
 if ((${#apt_packages[@]})); then
 	echo "setup: installing ${apt_packages[*]}"
 	SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -111,8 +111,22 @@ pub fn run() -> sc_cli::Result<()> {
 					cmd.run(client)
 				},
 				BenchmarkCmd::Machine(cmd) => cmd.run(&config, SUBSTRATE_REFERENCE_HARDWARE.clone()),
-				BenchmarkCmd::Storage(_) | BenchmarkCmd::Overhead(_) | BenchmarkCmd::Extrinsic(_) => Err(
-					"this node offers `benchmark pallet`, `benchmark block` and `benchmark machine`".into(),
+				// Measures the database's read and write costs, the runtime's `DbWeight`.
+				#[cfg(feature = "runtime-benchmarks")]
+				BenchmarkCmd::Storage(cmd) => {
+					let PartialComponents { client, backend, .. } = service::new_partial(&config)?;
+					let (db, storage) = (backend.expose_db(), backend.expose_storage());
+					let shared_trie_cache = backend.expose_shared_trie_cache();
+					cmd.run(config, client, db, storage, shared_trie_cache)
+				},
+				#[cfg(not(feature = "runtime-benchmarks"))]
+				BenchmarkCmd::Storage(_) => Err("`benchmark storage` needs a node built with \
+				                                 `--features runtime-benchmarks`"
+					.into()),
+				BenchmarkCmd::Overhead(_) | BenchmarkCmd::Extrinsic(_) => Err(
+					"this node offers `benchmark pallet`, `benchmark storage`, `benchmark block` and \
+					 `benchmark machine`"
+						.into(),
 				),
 			})
 		},

@@ -1,13 +1,10 @@
 //! Each pallet's configuration.
 
-use crate::*;
+use crate::{paritydb_weights::ParityDbWeight, *};
 use frame_support::{
 	derive_impl, parameter_types,
 	traits::{ConstU128, ConstU32, ConstU64, ConstU8, VariantCountOf},
-	weights::{
-		constants::{ParityDbWeight, WEIGHT_REF_TIME_PER_SECOND},
-		IdentityFee, Weight,
-	},
+	weights::{constants::WEIGHT_REF_TIME_PER_SECOND, IdentityFee, Weight},
 	PalletId,
 };
 use frame_system::EnsureRoot;

@@ -16,6 +16,7 @@ pub mod apis;
 mod benchmarks;
 mod configs;
 pub mod genesis_config_presets;
+mod paritydb_weights;
 
 use sp_runtime::{
 	generic, impl_opaque_keys,

@@ -7,16 +7,19 @@
 //! Alice is sudo, Dave the validator.
 
 use futures::StreamExt;
+use matrixai_chain::keys::Keypair;
 use matrixai_chain::runtime::hashrate_market::{
     Error as MarketError, Event as MarketEventKind, events,
 };
 use matrixai_chain::testing::TestNode;
 use matrixai_chain::{
     AccountBalance, AccountId, Balance, ChainClient, ChainError, DispatchFailure, Finalized, Hash,
-    MarketEvent, OrderStatus, UNIT, VERIFY_FAIL, VERIFY_PASS, Verdict, keys, runtime,
+    MachineId, MarketEvent, OrderId, OrderStatus, UNIT, VERIFY_FAIL, VERIFY_PASS, Verdict, keys,
+    runtime,
 };
 use std::collections::BTreeMap;
 use std::time::Duration;
+use subxt::transactions::Payload;
 
 const ENDOWMENT: Balance = 1_000_000 * UNIT;
 const FAUCET_FUNDS: Balance = 10_000_000 * UNIT;
@@ -130,6 +133,162 @@ impl Ledger {
     }
 }
 
+/// The steps both tests take: each submits one call, asserts its event, keeps the ledger and
+/// checks every followed balance at the call's block.
+struct Steps<'a> {
+    client: &'a ChainClient,
+}
+
+impl Steps<'_> {
+    /// Submits `call` signed by `signer`, who pays its fee.
+    async fn submit<Call: Payload>(
+        &self,
+        ledger: &mut Ledger,
+        call: &Call,
+        signer: &Keypair,
+        step: &str,
+    ) -> Finalized {
+        let finalized = self
+            .client
+            .submit(call, signer)
+            .await
+            .unwrap_or_else(|error| panic!("{step}: {error:?}"));
+        ledger.paid_fee(&keys::account_id(signer), &finalized);
+        finalized
+    }
+
+    async fn make_offer(
+        &self,
+        ledger: &mut Ledger,
+        seller: &Keypair,
+        machine: MachineId,
+        price_per_hour: Balance,
+        max_duration_hours: u32,
+        step: &str,
+    ) -> Finalized {
+        let call = runtime::tx().hashrate_market().make_offer(
+            machine,
+            price_per_hour,
+            max_duration_hours,
+            100,
+        );
+        let offered = self.submit(ledger, &call, seller, step).await;
+        let offer_made = offered.event::<events::OfferMade>().expect("OfferMade");
+        assert_eq!(
+            (
+                offer_made.offer.price_per_hour,
+                offer_made.offer.max_duration_hours
+            ),
+            (price_per_hour, max_duration_hours)
+        );
+        ledger.check(self.client, offered.block_hash, step).await;
+        offered
+    }
+
+    /// Places `order` for `hours` on `machine`, whose offer asks `price_per_hour`.
+    async fn place_order(
+        &self,
+        ledger: &mut Ledger,
+        buyer: &Keypair,
+        (machine, seller): (MachineId, &AccountId),
+        order: OrderId,
+        hours: u32,
+        price_per_hour: Balance,
+        step: &str,
+    ) -> Finalized {
+        let call = runtime::tx().hashrate_market().place_order(
+            order,
+            seller.clone(),
+            machine,
+            hours,
+            ORDER_METADATA.to_vec(),
+        );
+        let placed = self.submit(ledger, &call, buyer, step).await;
+        let order_placed = placed.event::<events::OrderPlaced>().expect("OrderPlaced");
+        let total = price_per_hour * Balance::from(hours);
+        assert_eq!(
+            (
+                order_placed.total,
+                order_placed.price_per_hour,
+                order_placed.duration_hours
+            ),
+            (total, price_per_hour, hours)
+        );
+        ledger.hold(&keys::account_id(buyer), total);
+        ledger.check(self.client, placed.block_hash, step).await;
+        placed
+    }
+
+    /// The seller reports the result, then commits its Proof of Training.
+    async fn complete_with_proof(
+        &self,
+        ledger: &mut Ledger,
+        seller: &Keypair,
+        order: OrderId,
+        score: u32,
+    ) -> (Finalized, Finalized) {
+        let call =
+            runtime::tx()
+                .hashrate_market()
+                .order_completed(order, RESULT_METADATA.to_vec(), score);
+        let completed = self.submit(ledger, &call, seller, "order_completed").await;
+        let order_completed = completed
+            .event::<events::OrderCompleted>()
+            .expect("OrderCompleted");
+        assert_eq!(
+            (order_completed.score, order_completed.result.0.as_slice()),
+            (score, RESULT_METADATA)
+        );
+        ledger
+            .check(self.client, completed.block_hash, "order_completed")
+            .await;
+
+        let call = runtime::tx()
+            .hashrate_market()
+            .submit_pot(order, PROOF.to_vec());
+        let submitted = self.submit(ledger, &call, seller, "submit_pot").await;
+        let pot_submitted = submitted
+            .event::<events::PotSubmitted>()
+            .expect("PotSubmitted");
+        assert_eq!(pot_submitted.proof.0, PROOF);
+        ledger
+            .check(self.client, submitted.block_hash, "submit_pot")
+            .await;
+        (completed, submitted)
+    }
+
+    /// A validator judges `order`'s proof; the event reports `(paid, refunded, slashed)`. The
+    /// caller moves the amounts in the ledger and checks it.
+    async fn verify_pot(
+        &self,
+        ledger: &mut Ledger,
+        validator: &Keypair,
+        order: OrderId,
+        verdict: Verdict,
+        amounts: (Balance, Balance, Balance),
+    ) -> Finalized {
+        let results = match verdict {
+            Verdict::Pass => VERIFY_PASS,
+            Verdict::Fail => VERIFY_FAIL,
+        };
+        let call = runtime::tx().hashrate_market().verify_pot(order, results);
+        let verified = self.submit(ledger, &call, validator, "verify_pot").await;
+        let pot_verified = verified
+            .event::<events::PotVerified>()
+            .expect("PotVerified");
+        assert_eq!(
+            (
+                pot_verified.verdict,
+                pot_verified.paid,
+                pot_verified.refunded,
+                pot_verified.slashed
+            ),
+            (verdict, amounts.0, amounts.1, amounts.2)
+        );
+        verified
+    }
+}
+
 /// The later of the blocks that several concurrent calls landed in.
 fn latest(results: &[&Finalized]) -> Hash {
     results
@@ -224,6 +383,7 @@ async fn full_lifecycle_through_all_calls_with_exact_balances() {
     .await;
     let pot = ledger.pot.clone();
     let events_seen = collect_market_events(&client, 13).await;
+    let steps = Steps { client: &client };
 
     let market = runtime::tx().hashrate_market();
     let machine = *b"machine-00000001";
@@ -292,57 +452,34 @@ async fn full_lifecycle_through_all_calls_with_exact_balances() {
         "{validators:?}"
     );
 
-    let offered = client
-        .submit(
-            &market.make_offer(machine, price_per_hour, 10, 500),
+    let offered = steps
+        .make_offer(
+            &mut ledger,
             &seller,
+            machine,
+            price_per_hour,
+            10,
+            "make_offer",
         )
-        .await
-        .expect("make_offer");
-    let offer_made = offered.event::<events::OfferMade>().expect("OfferMade");
-    assert_eq!(
-        (
-            offer_made.offer.price_per_hour,
-            offer_made.offer.max_duration_hours
-        ),
-        (price_per_hour, 10)
-    );
-    ledger.paid_fee(&seller_id, &offered);
-    ledger
-        .check(&client, offered.block_hash, "make_offer")
         .await;
-
-    let placed = client
-        .submit(
-            &market.place_order(
-                order,
-                seller_id.clone(),
-                machine,
-                3,
-                ORDER_METADATA.to_vec(),
-            ),
+    let placed = steps
+        .place_order(
+            &mut ledger,
             &buyer,
+            (machine, &seller_id),
+            order,
+            3,
+            price_per_hour,
+            "place_order",
         )
-        .await
-        .expect("place_order");
-    let order_placed = placed.event::<events::OrderPlaced>().expect("OrderPlaced");
-    assert_eq!(
-        (
-            order_placed.total,
-            order_placed.price_per_hour,
-            order_placed.duration_hours
-        ),
-        (6 * UNIT, price_per_hour, 3)
-    );
-    ledger.paid_fee(&buyer_id, &placed);
-    ledger.hold(&buyer_id, 6 * UNIT);
-    ledger
-        .check(&client, placed.block_hash, "place_order")
         .await;
 
     // The buyer extends the order while an outsider tries to judge it: a typed pallet error,
     // and the outsider still pays the fee.
-    let (renew_call, outsider_call) = (market.renew_order(order, 2), market.verify_pot(order, VERIFY_PASS));
+    let (renew_call, outsider_call) = (
+        market.renew_order(order, 2),
+        market.verify_pot(order, VERIFY_PASS),
+    );
     let (renewed, outsider_verdict) = tokio::join!(
         client.submit(&renew_call, &buyer),
         client.submit(&outsider_call, &outsider),
@@ -384,59 +521,19 @@ async fn full_lifecycle_through_all_calls_with_exact_balances() {
         .check(&client, renew_block, "renew_order and a refused verify_pot")
         .await;
 
-    let completed = client
-        .submit(
-            &market.order_completed(order, RESULT_METADATA.to_vec(), 9_700),
-            &seller,
+    let (completed, submitted) = steps
+        .complete_with_proof(&mut ledger, &seller, order, 9_700)
+        .await;
+
+    let verified = steps
+        .verify_pot(
+            &mut ledger,
+            &validator,
+            order,
+            Verdict::Pass,
+            (10 * UNIT, 0, 0),
         )
-        .await
-        .expect("order_completed");
-    let order_completed = completed
-        .event::<events::OrderCompleted>()
-        .expect("OrderCompleted");
-    assert_eq!(
-        (order_completed.score, order_completed.result.0.as_slice()),
-        (9_700, RESULT_METADATA)
-    );
-    ledger.paid_fee(&seller_id, &completed);
-    ledger
-        .check(&client, completed.block_hash, "order_completed")
         .await;
-
-    let submitted = client
-        .submit(&market.submit_pot(order, PROOF.to_vec()), &seller)
-        .await
-        .expect("submit_pot");
-    assert_eq!(
-        submitted
-            .event::<events::PotSubmitted>()
-            .expect("PotSubmitted")
-            .proof
-            .0,
-        PROOF
-    );
-    ledger.paid_fee(&seller_id, &submitted);
-    ledger
-        .check(&client, submitted.block_hash, "submit_pot")
-        .await;
-
-    let verified = client
-        .submit(&market.verify_pot(order, VERIFY_PASS), &validator)
-        .await
-        .expect("verify_pot");
-    let pot_verified = verified
-        .event::<events::PotVerified>()
-        .expect("PotVerified");
-    assert_eq!(pot_verified.verdict, Verdict::Pass);
-    assert_eq!(
-        (
-            pot_verified.paid,
-            pot_verified.refunded,
-            pot_verified.slashed
-        ),
-        (10 * UNIT, 0, 0)
-    );
-    ledger.paid_fee(&validator_id, &verified);
     ledger.transfer_held(&buyer_id, &seller_id, 10 * UNIT);
     ledger
         .check(&client, verified.block_hash, "verify_pot (pass)")
@@ -454,32 +551,22 @@ async fn full_lifecycle_through_all_calls_with_exact_balances() {
     );
 
     // A second order on the same machine, which the trainer gives up.
-    let placed_again = client
-        .submit(
-            &market.place_order(
-                second_order,
-                seller_id.clone(),
-                machine,
-                1,
-                ORDER_METADATA.to_vec(),
-            ),
+    let placed_again = steps
+        .place_order(
+            &mut ledger,
             &buyer,
+            (machine, &seller_id),
+            second_order,
+            1,
+            price_per_hour,
+            "second place_order",
         )
-        .await
-        .expect("second place_order");
-    ledger.paid_fee(&buyer_id, &placed_again);
-    ledger.hold(&buyer_id, price_per_hour);
-    ledger
-        .check(&client, placed_again.block_hash, "second place_order")
         .await;
 
-    let failed = client
-        .submit(
-            &market.order_failed(second_order, br#"{"v":1,"reason":"GPU fault"}"#.to_vec()),
-            &seller,
-        )
-        .await
-        .expect("order_failed");
+    let give_up = market.order_failed(second_order, br#"{"v":1,"reason":"GPU fault"}"#.to_vec());
+    let failed = steps
+        .submit(&mut ledger, &give_up, &seller, "order_failed")
+        .await;
     assert_eq!(
         failed
             .event::<events::OrderFailed>()
@@ -487,7 +574,6 @@ async fn full_lifecycle_through_all_calls_with_exact_balances() {
             .refunded,
         price_per_hour
     );
-    ledger.paid_fee(&seller_id, &failed);
     ledger.release(&buyer_id, price_per_hour);
     ledger
         .check(&client, failed.block_hash, "order_failed")
@@ -520,10 +606,14 @@ async fn full_lifecycle_through_all_calls_with_exact_balances() {
         )
         .await;
 
-    let removed = client
-        .submit(&market.remove_machine(machine), &seller)
-        .await
-        .expect("remove_machine");
+    let removed = steps
+        .submit(
+            &mut ledger,
+            &market.remove_machine(machine),
+            &seller,
+            "remove_machine",
+        )
+        .await;
     assert_eq!(
         removed
             .event::<events::MachineRemoved>()
@@ -531,7 +621,6 @@ async fn full_lifecycle_through_all_calls_with_exact_balances() {
             .deposit_released,
         MACHINE_DEPOSIT
     );
-    ledger.paid_fee(&seller_id, &removed);
     ledger.release(&seller_id, MACHINE_DEPOSIT);
     ledger
         .check(&client, removed.block_hash, "remove_machine")
@@ -613,82 +702,47 @@ async fn failed_proof_refunds_buyer_and_slashes_deposit() {
     let order = *b"order-rejected01";
     let price_per_hour = 5 * UNIT;
 
-    let added = client
-        .submit(
-            &market.add_machine(machine, MACHINE_METADATA.to_vec()),
-            &seller,
-        )
-        .await
-        .expect("add_machine");
-    ledger.paid_fee(&seller_id, &added);
+    let steps = Steps { client: &client };
+    let add_machine = market.add_machine(machine, MACHINE_METADATA.to_vec());
+    steps
+        .submit(&mut ledger, &add_machine, &seller, "add_machine")
+        .await;
     ledger.hold(&seller_id, MACHINE_DEPOSIT);
-    let offered = client
-        .submit(&market.make_offer(machine, price_per_hour, 4, 100), &seller)
-        .await
-        .expect("make_offer");
-    ledger.paid_fee(&seller_id, &offered);
-    ledger
-        .check(&client, offered.block_hash, "add_machine and make_offer")
-        .await;
-
-    let placed = client
-        .submit(
-            &market.place_order(
-                order,
-                seller_id.clone(),
-                machine,
-                2,
-                ORDER_METADATA.to_vec(),
-            ),
-            &buyer,
-        )
-        .await
-        .expect("place_order");
-    ledger.paid_fee(&buyer_id, &placed);
-    ledger.hold(&buyer_id, 10 * UNIT);
-    ledger
-        .check(&client, placed.block_hash, "place_order")
-        .await;
-
-    let completed = client
-        .submit(
-            &market.order_completed(order, RESULT_METADATA.to_vec(), 4_200),
+    steps
+        .make_offer(
+            &mut ledger,
             &seller,
+            machine,
+            price_per_hour,
+            4,
+            "add_machine and make_offer",
         )
-        .await
-        .expect("order_completed");
-    ledger.paid_fee(&seller_id, &completed);
-    let submitted = client
-        .submit(&market.submit_pot(order, PROOF.to_vec()), &seller)
-        .await
-        .expect("submit_pot");
-    ledger.paid_fee(&seller_id, &submitted);
-    ledger
-        .check(
-            &client,
-            submitted.block_hash,
-            "order_completed and submit_pot",
+        .await;
+    steps
+        .place_order(
+            &mut ledger,
+            &buyer,
+            (machine, &seller_id),
+            order,
+            2,
+            price_per_hour,
+            "place_order",
         )
+        .await;
+    steps
+        .complete_with_proof(&mut ledger, &seller, order, 4_200)
         .await;
 
     // The validator rejects the proof: the buyer gets the escrow back plus half the deposit.
-    let verified = client
-        .submit(&market.verify_pot(order, VERIFY_FAIL), &validator)
-        .await
-        .expect("verify_pot");
-    let pot_verified = verified
-        .event::<events::PotVerified>()
-        .expect("PotVerified");
-    assert_eq!(pot_verified.verdict, Verdict::Fail);
-    assert_eq!(
-        (
-            pot_verified.paid,
-            pot_verified.refunded,
-            pot_verified.slashed
-        ),
-        (0, 10 * UNIT, MACHINE_DEPOSIT / 2)
-    );
-    ledger.paid_fee(&validator_id, &verified);
+    let verified = steps
+        .verify_pot(
+            &mut ledger,
+            &validator,
+            order,
+            Verdict::Fail,
+            (0, 10 * UNIT, MACHINE_DEPOSIT / 2),
+        )
+        .await;
     ledger.release(&buyer_id, 10 * UNIT);
     ledger.transfer_held(&seller_id, &buyer_id, MACHINE_DEPOSIT / 2);
     ledger
@@ -720,10 +774,14 @@ async fn failed_proof_refunds_buyer_and_slashes_deposit() {
     );
 
     // Listing the machine again first tops its deposit back up.
-    let relisted = client
-        .submit(&market.make_offer(machine, price_per_hour, 4, 100), &seller)
-        .await
-        .expect("make_offer");
+    let relisted = steps
+        .submit(
+            &mut ledger,
+            &market.make_offer(machine, price_per_hour, 4, 100),
+            &seller,
+            "make_offer after the slash",
+        )
+        .await;
     assert_eq!(
         relisted
             .event::<events::OfferMade>()
@@ -731,7 +789,6 @@ async fn failed_proof_refunds_buyer_and_slashes_deposit() {
             .deposit,
         MACHINE_DEPOSIT
     );
-    ledger.paid_fee(&seller_id, &relisted);
     ledger.hold(&seller_id, MACHINE_DEPOSIT / 2);
     ledger
         .check(&client, relisted.block_hash, "make_offer after the slash")

@@ -9,7 +9,7 @@
 //! WASM-EXECUTION: `Compiled`, CHAIN: `Some("dev")`, DB CACHE: `1024`
 
 // Executed Command:
-// /root/.cache/matrixai/target-chain/release/matrixai-node
+// matrixai-node
 // benchmark
 // pallet
 // --chain
@@ -60,8 +60,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		// Proof Size summary in bytes:
 		//  Measured:  `260`
 		//  Estimated: `3593`
-		// Minimum execution time: 118_642_000 picoseconds.
-		Weight::from_parts(122_961_000, 3593)
+		// Minimum execution time: 47_051_000 picoseconds.
+		Weight::from_parts(49_935_000, 3593)
 			.saturating_add(T::DbWeight::get().reads(3_u64))
 			.saturating_add(T::DbWeight::get().writes(3_u64))
 	}
@@ -71,8 +71,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		// Proof Size summary in bytes:
 		//  Measured:  `140`
 		//  Estimated: `3593`
-		// Minimum execution time: 92_433_000 picoseconds.
-		Weight::from_parts(110_677_000, 3593)
+		// Minimum execution time: 37_907_000 picoseconds.
+		Weight::from_parts(39_429_000, 3593)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -90,8 +90,8 @@ impl WeightInfo for () {
 		// Proof Size summary in bytes:
 		//  Measured:  `260`
 		//  Estimated: `3593`
-		// Minimum execution time: 118_642_000 picoseconds.
-		Weight::from_parts(122_961_000, 3593)
+		// Minimum execution time: 47_051_000 picoseconds.
+		Weight::from_parts(49_935_000, 3593)
 			.saturating_add(RocksDbWeight::get().reads(3_u64))
 			.saturating_add(RocksDbWeight::get().writes(3_u64))
 	}
@@ -101,8 +101,8 @@ impl WeightInfo for () {
 		// Proof Size summary in bytes:
 		//  Measured:  `140`
 		//  Estimated: `3593`
-		// Minimum execution time: 92_433_000 picoseconds.
-		Weight::from_parts(110_677_000, 3593)
+		// Minimum execution time: 37_907_000 picoseconds.
+		Weight::from_parts(39_429_000, 3593)
 			.saturating_add(RocksDbWeight::get().reads(1_u64))
 			.saturating_add(RocksDbWeight::get().writes(1_u64))
 	}

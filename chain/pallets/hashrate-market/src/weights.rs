@@ -9,7 +9,7 @@
 //! WASM-EXECUTION: `Compiled`, CHAIN: `Some("dev")`, DB CACHE: `1024`
 
 // Executed Command:
-// /root/.cache/matrixai/target-chain/release/matrixai-node
+// matrixai-node
 // benchmark
 // pallet
 // --chain
@@ -70,8 +70,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		// Proof Size summary in bytes:
 		//  Measured:  `43`
 		//  Estimated: `5637`
-		// Minimum execution time: 107_612_000 picoseconds.
-		Weight::from_parts(113_933_000, 5637)
+		// Minimum execution time: 42_303_000 picoseconds.
+		Weight::from_parts(45_428_000, 5637)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 			.saturating_add(T::DbWeight::get().writes(2_u64))
 	}
@@ -85,8 +85,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		// Proof Size summary in bytes:
 		//  Measured:  `5595`
 		//  Estimated: `7735`
-		// Minimum execution time: 106_790_000 picoseconds.
-		Weight::from_parts(110_658_000, 7735)
+		// Minimum execution time: 42_985_000 picoseconds.
+		Weight::from_parts(45_248_000, 7735)
 			.saturating_add(T::DbWeight::get().reads(3_u64))
 			.saturating_add(T::DbWeight::get().writes(2_u64))
 	}
@@ -98,8 +98,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		// Proof Size summary in bytes:
 		//  Measured:  `2254`
 		//  Estimated: `5637`
-		// Minimum execution time: 113_142_000 picoseconds.
-		Weight::from_parts(116_959_000, 5637)
+		// Minimum execution time: 45_137_000 picoseconds.
+		Weight::from_parts(47_511_000, 5637)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 			.saturating_add(T::DbWeight::get().writes(2_u64))
 	}
@@ -111,8 +111,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		// Proof Size summary in bytes:
 		//  Measured:  `5540`
 		//  Estimated: `7735`
-		// Minimum execution time: 46_507_000 picoseconds.
-		Weight::from_parts(49_302_000, 7735)
+		// Minimum execution time: 15_213_000 picoseconds.
+		Weight::from_parts(16_495_000, 7735)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -128,8 +128,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		// Proof Size summary in bytes:
 		//  Measured:  `5595`
 		//  Estimated: `14480`
-		// Minimum execution time: 142_176_000 picoseconds.
-		Weight::from_parts(170_890_000, 14480)
+		// Minimum execution time: 55_343_000 picoseconds.
+		Weight::from_parts(59_690_000, 14480)
 			.saturating_add(T::DbWeight::get().reads(4_u64))
 			.saturating_add(T::DbWeight::get().writes(4_u64))
 	}
@@ -145,8 +145,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		// Proof Size summary in bytes:
 		//  Measured:  `4607`
 		//  Estimated: `7735`
-		// Minimum execution time: 130_695_000 picoseconds.
-		Weight::from_parts(136_416_000, 7735)
+		// Minimum execution time: 53_220_000 picoseconds.
+		Weight::from_parts(55_724_000, 7735)
 			.saturating_add(T::DbWeight::get().reads(3_u64))
 			.saturating_add(T::DbWeight::get().writes(3_u64))
 	}
@@ -156,8 +156,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		// Proof Size summary in bytes:
 		//  Measured:  `2314`
 		//  Estimated: `7735`
-		// Minimum execution time: 40_395_000 picoseconds.
-		Weight::from_parts(43_011_000, 7735)
+		// Minimum execution time: 12_670_000 picoseconds.
+		Weight::from_parts(13_801_000, 7735)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -171,8 +171,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		// Proof Size summary in bytes:
 		//  Measured:  `2547`
 		//  Estimated: `7735`
-		// Minimum execution time: 107_993_000 picoseconds.
-		Weight::from_parts(117_360_000, 7735)
+		// Minimum execution time: 42_083_000 picoseconds.
+		Weight::from_parts(44_346_000, 7735)
 			.saturating_add(T::DbWeight::get().reads(3_u64))
 			.saturating_add(T::DbWeight::get().writes(3_u64))
 	}
@@ -184,8 +184,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		// Proof Size summary in bytes:
 		//  Measured:  `3344`
 		//  Estimated: `7735`
-		// Minimum execution time: 47_259_000 picoseconds.
-		Weight::from_parts(50_074_000, 7735)
+		// Minimum execution time: 14_912_000 picoseconds.
+		Weight::from_parts(16_154_000, 7735)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(2_u64))
 	}
@@ -201,8 +201,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		// Proof Size summary in bytes:
 		//  Measured:  `5758`
 		//  Estimated: `7735`
-		// Minimum execution time: 128_761_000 picoseconds.
-		Weight::from_parts(132_789_000, 7735)
+		// Minimum execution time: 50_205_000 picoseconds.
+		Weight::from_parts(53_851_000, 7735)
 			.saturating_add(T::DbWeight::get().reads(5_u64))
 			.saturating_add(T::DbWeight::get().writes(4_u64))
 	}
@@ -220,8 +220,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		// Proof Size summary in bytes:
 		//  Measured:  `7997`
 		//  Estimated: `7735`
-		// Minimum execution time: 203_030_000 picoseconds.
-		Weight::from_parts(224_942_000, 7735)
+		// Minimum execution time: 82_984_000 picoseconds.
+		Weight::from_parts(87_672_000, 7735)
 			.saturating_add(T::DbWeight::get().reads(7_u64))
 			.saturating_add(T::DbWeight::get().writes(6_u64))
 	}
@@ -231,8 +231,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		// Proof Size summary in bytes:
 		//  Measured:  `1025`
 		//  Estimated: `2510`
-		// Minimum execution time: 26_751_000 picoseconds.
-		Weight::from_parts(28_323_000, 2510)
+		// Minimum execution time: 7_261_000 picoseconds.
+		Weight::from_parts(8_032_000, 2510)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -242,8 +242,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		// Proof Size summary in bytes:
 		//  Measured:  `1057`
 		//  Estimated: `2510`
-		// Minimum execution time: 25_969_000 picoseconds.
-		Weight::from_parts(27_472_000, 2510)
+		// Minimum execution time: 7_041_000 picoseconds.
+		Weight::from_parts(7_781_000, 2510)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -263,10 +263,12 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		// Proof Size summary in bytes:
 		//  Measured:  `506 + n * (2422 ±0)`
 		//  Estimated: `1489 + b * (2519 ±0) + n * (6745 ±0)`
-		// Minimum execution time: 50_084_000 picoseconds.
-		Weight::from_parts(50_354_000, 1489)
-			// Standard Error: 177_646
-			.saturating_add(Weight::from_parts(109_898_275, 0).saturating_mul(n.into()))
+		// Minimum execution time: 21_132_000 picoseconds.
+		Weight::from_parts(21_292_000, 1489)
+			// Standard Error: 37_647
+			.saturating_add(Weight::from_parts(44_636_359, 0).saturating_mul(n.into()))
+			// Standard Error: 301_542
+			.saturating_add(Weight::from_parts(1_503_909, 0).saturating_mul(b.into()))
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().reads((4_u64).saturating_mul(n.into())))
 			.saturating_add(T::DbWeight::get().reads((1_u64).saturating_mul(b.into())))
@@ -286,8 +288,8 @@ impl WeightInfo for () {
 		// Proof Size summary in bytes:
 		//  Measured:  `43`
 		//  Estimated: `5637`
-		// Minimum execution time: 107_612_000 picoseconds.
-		Weight::from_parts(113_933_000, 5637)
+		// Minimum execution time: 42_303_000 picoseconds.
+		Weight::from_parts(45_428_000, 5637)
 			.saturating_add(RocksDbWeight::get().reads(2_u64))
 			.saturating_add(RocksDbWeight::get().writes(2_u64))
 	}
@@ -301,8 +303,8 @@ impl WeightInfo for () {
 		// Proof Size summary in bytes:
 		//  Measured:  `5595`
 		//  Estimated: `7735`
-		// Minimum execution time: 106_790_000 picoseconds.
-		Weight::from_parts(110_658_000, 7735)
+		// Minimum execution time: 42_985_000 picoseconds.
+		Weight::from_parts(45_248_000, 7735)
 			.saturating_add(RocksDbWeight::get().reads(3_u64))
 			.saturating_add(RocksDbWeight::get().writes(2_u64))
 	}
@@ -314,8 +316,8 @@ impl WeightInfo for () {
 		// Proof Size summary in bytes:
 		//  Measured:  `2254`
 		//  Estimated: `5637`
-		// Minimum execution time: 113_142_000 picoseconds.
-		Weight::from_parts(116_959_000, 5637)
+		// Minimum execution time: 45_137_000 picoseconds.
+		Weight::from_parts(47_511_000, 5637)
 			.saturating_add(RocksDbWeight::get().reads(2_u64))
 			.saturating_add(RocksDbWeight::get().writes(2_u64))
 	}
@@ -327,8 +329,8 @@ impl WeightInfo for () {
 		// Proof Size summary in bytes:
 		//  Measured:  `5540`
 		//  Estimated: `7735`
-		// Minimum execution time: 46_507_000 picoseconds.
-		Weight::from_parts(49_302_000, 7735)
+		// Minimum execution time: 15_213_000 picoseconds.
+		Weight::from_parts(16_495_000, 7735)
 			.saturating_add(RocksDbWeight::get().reads(2_u64))
 			.saturating_add(RocksDbWeight::get().writes(1_u64))
 	}
@@ -344,8 +346,8 @@ impl WeightInfo for () {
 		// Proof Size summary in bytes:
 		//  Measured:  `5595`
 		//  Estimated: `14480`
-		// Minimum execution time: 142_176_000 picoseconds.
-		Weight::from_parts(170_890_000, 14480)
+		// Minimum execution time: 55_343_000 picoseconds.
+		Weight::from_parts(59_690_000, 14480)
 			.saturating_add(RocksDbWeight::get().reads(4_u64))
 			.saturating_add(RocksDbWeight::get().writes(4_u64))
 	}
@@ -361,8 +363,8 @@ impl WeightInfo for () {
 		// Proof Size summary in bytes:
 		//  Measured:  `4607`
 		//  Estimated: `7735`
-		// Minimum execution time: 130_695_000 picoseconds.
-		Weight::from_parts(136_416_000, 7735)
+		// Minimum execution time: 53_220_000 picoseconds.
+		Weight::from_parts(55_724_000, 7735)
 			.saturating_add(RocksDbWeight::get().reads(3_u64))
 			.saturating_add(RocksDbWeight::get().writes(3_u64))
 	}
@@ -372,8 +374,8 @@ impl WeightInfo for () {
 		// Proof Size summary in bytes:
 		//  Measured:  `2314`
 		//  Estimated: `7735`
-		// Minimum execution time: 40_395_000 picoseconds.
-		Weight::from_parts(43_011_000, 7735)
+		// Minimum execution time: 12_670_000 picoseconds.
+		Weight::from_parts(13_801_000, 7735)
 			.saturating_add(RocksDbWeight::get().reads(1_u64))
 			.saturating_add(RocksDbWeight::get().writes(1_u64))
 	}
@@ -387,8 +389,8 @@ impl WeightInfo for () {
 		// Proof Size summary in bytes:
 		//  Measured:  `2547`
 		//  Estimated: `7735`
-		// Minimum execution time: 107_993_000 picoseconds.
-		Weight::from_parts(117_360_000, 7735)
+		// Minimum execution time: 42_083_000 picoseconds.
+		Weight::from_parts(44_346_000, 7735)
 			.saturating_add(RocksDbWeight::get().reads(3_u64))
 			.saturating_add(RocksDbWeight::get().writes(3_u64))
 	}
@@ -400,8 +402,8 @@ impl WeightInfo for () {
 		// Proof Size summary in bytes:
 		//  Measured:  `3344`
 		//  Estimated: `7735`
-		// Minimum execution time: 47_259_000 picoseconds.
-		Weight::from_parts(50_074_000, 7735)
+		// Minimum execution time: 14_912_000 picoseconds.
+		Weight::from_parts(16_154_000, 7735)
 			.saturating_add(RocksDbWeight::get().reads(1_u64))
 			.saturating_add(RocksDbWeight::get().writes(2_u64))
 	}
@@ -417,8 +419,8 @@ impl WeightInfo for () {
 		// Proof Size summary in bytes:
 		//  Measured:  `5758`
 		//  Estimated: `7735`
-		// Minimum execution time: 128_761_000 picoseconds.
-		Weight::from_parts(132_789_000, 7735)
+		// Minimum execution time: 50_205_000 picoseconds.
+		Weight::from_parts(53_851_000, 7735)
 			.saturating_add(RocksDbWeight::get().reads(5_u64))
 			.saturating_add(RocksDbWeight::get().writes(4_u64))
 	}
@@ -436,8 +438,8 @@ impl WeightInfo for () {
 		// Proof Size summary in bytes:
 		//  Measured:  `7997`
 		//  Estimated: `7735`
-		// Minimum execution time: 203_030_000 picoseconds.
-		Weight::from_parts(224_942_000, 7735)
+		// Minimum execution time: 82_984_000 picoseconds.
+		Weight::from_parts(87_672_000, 7735)
 			.saturating_add(RocksDbWeight::get().reads(7_u64))
 			.saturating_add(RocksDbWeight::get().writes(6_u64))
 	}
@@ -447,8 +449,8 @@ impl WeightInfo for () {
 		// Proof Size summary in bytes:
 		//  Measured:  `1025`
 		//  Estimated: `2510`
-		// Minimum execution time: 26_751_000 picoseconds.
-		Weight::from_parts(28_323_000, 2510)
+		// Minimum execution time: 7_261_000 picoseconds.
+		Weight::from_parts(8_032_000, 2510)
 			.saturating_add(RocksDbWeight::get().reads(1_u64))
 			.saturating_add(RocksDbWeight::get().writes(1_u64))
 	}
@@ -458,8 +460,8 @@ impl WeightInfo for () {
 		// Proof Size summary in bytes:
 		//  Measured:  `1057`
 		//  Estimated: `2510`
-		// Minimum execution time: 25_969_000 picoseconds.
-		Weight::from_parts(27_472_000, 2510)
+		// Minimum execution time: 7_041_000 picoseconds.
+		Weight::from_parts(7_781_000, 2510)
 			.saturating_add(RocksDbWeight::get().reads(1_u64))
 			.saturating_add(RocksDbWeight::get().writes(1_u64))
 	}
@@ -479,10 +481,12 @@ impl WeightInfo for () {
 		// Proof Size summary in bytes:
 		//  Measured:  `506 + n * (2422 ±0)`
 		//  Estimated: `1489 + b * (2519 ±0) + n * (6745 ±0)`
-		// Minimum execution time: 50_084_000 picoseconds.
-		Weight::from_parts(50_354_000, 1489)
-			// Standard Error: 177_646
-			.saturating_add(Weight::from_parts(109_898_275, 0).saturating_mul(n.into()))
+		// Minimum execution time: 21_132_000 picoseconds.
+		Weight::from_parts(21_292_000, 1489)
+			// Standard Error: 37_647
+			.saturating_add(Weight::from_parts(44_636_359, 0).saturating_mul(n.into()))
+			// Standard Error: 301_542
+			.saturating_add(Weight::from_parts(1_503_909, 0).saturating_mul(b.into()))
 			.saturating_add(RocksDbWeight::get().reads(1_u64))
 			.saturating_add(RocksDbWeight::get().reads((4_u64).saturating_mul(n.into())))
 			.saturating_add(RocksDbWeight::get().reads((1_u64).saturating_mul(b.into())))
