@@ -24,3 +24,5 @@ python3 scripts/storage_state.py "$work/dev.json" "$ACCOUNTS" >"$work/spec.json"
 # The command line in the header names the binary and the spec, not where this run kept them.
 sed -i -e "s|^// .*/matrixai-node$|// matrixai-node|" -e "s|^// $work/|// \$WORK/|" \
 	chain/runtime/src/paritydb_weights.rs
+# DbWeight is one of the runtime's constants in the metadata the off-chain client is built from.
+"$REPO_ROOT/scripts/update-metadata.sh"
