@@ -19,4 +19,4 @@ fi
 
 # The runtime compiles to wasm.
 rustup target add wasm32-unknown-unknown wasm32v1-none >/dev/null
-rustup component add rust-src >/dev/null
+rustup component add rust-src rustfmt >/dev/null

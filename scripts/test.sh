@@ -5,6 +5,9 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 "$REPO_ROOT/scripts/setup.sh"
 
+echo "== formatting (rustfmt; chain/rustfmt.toml keeps polkadot-sdk's tabs)"
+(cd "$REPO_ROOT" && cargo fmt --check) && (cd "$REPO_ROOT/chain" && cargo fmt --check)
+
 echo "== chain: building matrixai-node"
 "$REPO_ROOT/scripts/build-node.sh"
 

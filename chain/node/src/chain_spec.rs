@@ -16,8 +16,14 @@ fn properties() -> Properties {
 	properties
 }
 
-fn builder(name: &str, id: &str, chain_type: ChainType, preset: &str) -> Result<sc_chain_spec::ChainSpecBuilder<sc_chain_spec::NoExtension>, String> {
-	let wasm = WASM_BINARY.ok_or_else(|| "the runtime's wasm was not built; build without SKIP_WASM_BUILD".to_string())?;
+fn builder(
+	name: &str,
+	id: &str,
+	chain_type: ChainType,
+	preset: &str,
+) -> Result<sc_chain_spec::ChainSpecBuilder<sc_chain_spec::NoExtension>, String> {
+	let wasm =
+		WASM_BINARY.ok_or_else(|| "the runtime's wasm was not built; build without SKIP_WASM_BUILD".to_string())?;
 	Ok(ChainSpec::builder(wasm, None)
 		.with_name(name)
 		.with_id(id)
@@ -51,9 +57,7 @@ pub fn load(id: &str) -> Result<Box<dyn sc_service::ChainSpec>, String> {
 		"dev" => Box::new(development()?),
 		"" | "local" => Box::new(local()?),
 		"testnet" => Box::new(testnet()?),
-		path if std::path::Path::new(path).is_file() => {
-			Box::new(ChainSpec::from_json_file(path.into())?)
-		},
+		path if std::path::Path::new(path).is_file() => Box::new(ChainSpec::from_json_file(path.into())?),
 		unknown => {
 			return Err(format!(
 				"unknown chain `{unknown}`: use `dev`, `local`, `testnet` or the path of a chain-spec JSON file"

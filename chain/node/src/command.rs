@@ -123,11 +123,11 @@ pub fn run() -> sc_cli::Result<()> {
 				BenchmarkCmd::Storage(_) => Err("`benchmark storage` needs a node built with \
 				                                 `--features runtime-benchmarks`"
 					.into()),
-				BenchmarkCmd::Overhead(_) | BenchmarkCmd::Extrinsic(_) => Err(
-					"this node offers `benchmark pallet`, `benchmark storage`, `benchmark block` and \
+				BenchmarkCmd::Overhead(_) | BenchmarkCmd::Extrinsic(_) => {
+					Err("this node offers `benchmark pallet`, `benchmark storage`, `benchmark block` and \
 					 `benchmark machine`"
-						.into(),
-				),
+						.into())
+				},
 			})
 		},
 		Some(Subcommand::ChainInfo(cmd)) => {

@@ -173,4 +173,3 @@ impl pallet_faucet::Config for Runtime {
 	type MaxClaimsPerBlock = ConstU32<20>;
 	type WeightInfo = pallet_faucet::weights::SubstrateWeight<Runtime>;
 }
-

@@ -4,8 +4,8 @@
 //! key, the accounts endowed at start, the hashrate market's validators and the faucet's pot.
 
 use crate::{
-	configs::FaucetPot, AccountId, BabeConfig, Balance, BalancesConfig, GrandpaConfig,
-	HashrateMarketConfig, RuntimeGenesisConfig, SudoConfig, UNIT,
+	configs::FaucetPot, AccountId, BabeConfig, Balance, BalancesConfig, GrandpaConfig, HashrateMarketConfig,
+	RuntimeGenesisConfig, SudoConfig, UNIT,
 };
 use alloc::{vec, vec::Vec};
 use frame_support::build_struct_json_patch;
@@ -35,8 +35,7 @@ fn genesis(
 	sudo: AccountId,
 	validators: Vec<AccountId>,
 ) -> Value {
-	let mut balances: Vec<(AccountId, Balance)> =
-		endowed.into_iter().map(|account| (account, ENDOWMENT)).collect();
+	let mut balances: Vec<(AccountId, Balance)> = endowed.into_iter().map(|account| (account, ENDOWMENT)).collect();
 	balances.push((FaucetPot::get(), FAUCET_FUNDS));
 	build_struct_json_patch!(RuntimeGenesisConfig {
 		balances: BalancesConfig { balances },
@@ -44,9 +43,7 @@ fn genesis(
 			authorities: authorities.iter().map(|(babe, _)| (babe.clone(), 1)).collect(),
 			epoch_config: BABE_GENESIS_EPOCH_CONFIG,
 		},
-		grandpa: GrandpaConfig {
-			authorities: authorities.iter().map(|(_, grandpa)| (grandpa.clone(), 1)).collect(),
-		},
+		grandpa: GrandpaConfig { authorities: authorities.iter().map(|(_, grandpa)| (grandpa.clone(), 1)).collect() },
 		sudo: SudoConfig { key: Some(sudo) },
 		hashrate_market: HashrateMarketConfig { validators },
 	})
@@ -84,10 +81,8 @@ fn local() -> Value {
 fn testnet() -> Value {
 	let sr = |hex: [u8; 32]| sp_core::sr25519::Public::unchecked_from(hex);
 	let ed = |hex: [u8; 32]| sp_core::ed25519::Public::unchecked_from(hex);
-	let authorities = TESTNET_AUTHORITIES
-		.iter()
-		.map(|(babe, grandpa)| (sr(*babe).into(), ed(*grandpa).into()))
-		.collect();
+	let authorities =
+		TESTNET_AUTHORITIES.iter().map(|(babe, grandpa)| (sr(*babe).into(), ed(*grandpa).into())).collect();
 	let sudo: AccountId = sr(TESTNET_SUDO).into();
 	let validator: AccountId = sr(TESTNET_VALIDATOR).into();
 	genesis(authorities, vec![sudo.clone(), validator.clone()], sudo, vec![validator])

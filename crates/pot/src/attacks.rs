@@ -73,7 +73,12 @@ impl Attack {
 }
 
 /// Every checkpoint of an honest run, step 0 first.
-pub fn honest_checkpoints(spec: &TaskSpec, plan: &TrainingPlan, data: &PreparedData, exec: &Exec) -> Result<Vec<Checkpoint>, PotError> {
+pub fn honest_checkpoints(
+    spec: &TaskSpec,
+    plan: &TrainingPlan,
+    data: &PreparedData,
+    exec: &Exec,
+) -> Result<Vec<Checkpoint>, PotError> {
     let mut checkpoints = Vec::new();
     Trainer::new(spec, plan, data, exec)?.train(|checkpoint| {
         checkpoints.push(checkpoint.clone());
@@ -111,8 +116,16 @@ fn train_as(
     let checkpoints = honest_checkpoints(actual_spec, &plan, actual_data, exec)?;
     let last = checkpoints.last().expect("at least checkpoint 0");
     let claimed_plan = claimed_spec.validate()?;
-    let evaluation = Trainer::new(claimed_spec, &claimed_plan, honest_data, exec)?.evaluate(&last.params);
-    write_bundle(out, claimed_spec, &checkpoints, &last.params, evaluation.accuracy_ppm(), evaluation.rows)
+    let evaluation =
+        Trainer::new(claimed_spec, &claimed_plan, honest_data, exec)?.evaluate(&last.params);
+    write_bundle(
+        out,
+        claimed_spec,
+        &checkpoints,
+        &last.params,
+        evaluation.accuracy_ppm(),
+        evaluation.rows,
+    )
 }
 
 /// `a + (b - a) * t`, element by element.
@@ -121,18 +134,30 @@ fn lerp(a: &[f32], b: &[f32], t: f32) -> Vec<f32> {
 }
 
 fn update_size(a: &Checkpoint, b: &Checkpoint) -> f64 {
-    a.params.iter().zip(&b.params).map(|(&x, &y)| f64::from(y - x).powi(2)).sum()
+    a.params
+        .iter()
+        .zip(&b.params)
+        .map(|(&x, &y)| f64::from(y - x).powi(2))
+        .sum()
 }
 
 /// Builds the bundle of `attack` against the order `spec` on its honest `data`.
-pub fn build(attack: Attack, spec: &TaskSpec, data: &PreparedData, exec: &Exec, out: &Path) -> Result<BundleSummary, PotError> {
+pub fn build(
+    attack: Attack,
+    spec: &TaskSpec,
+    data: &PreparedData,
+    exec: &Exec,
+    out: &Path,
+) -> Result<BundleSummary, PotError> {
     let plan = spec.validate()?;
     let mut cheat = spec.clone();
     match attack {
         Attack::FewerSteps => {
             cheat.epochs = (spec.epochs / 2).max(1);
             if cheat.epochs == spec.epochs {
-                return Err(PotError::AttackNotApplicable("a one-epoch order has no fewer-epoch variant".into()));
+                return Err(PotError::AttackNotApplicable(
+                    "a one-epoch order has no fewer-epoch variant".into(),
+                ));
             }
             train_as(out, spec, &cheat, data, data, exec)
         }
@@ -143,11 +168,25 @@ pub fn build(attack: Attack, spec: &TaskSpec, data: &PreparedData, exec: &Exec, 
             let relabelled: Vec<Checkpoint> = plan
                 .checkpoint_steps()
                 .into_iter()
-                .map(|step| Checkpoint { step, ..every_step[(step / 2) as usize].clone() })
+                .map(|step| Checkpoint {
+                    step,
+                    ..every_step[(step / 2) as usize].clone()
+                })
                 .collect();
-            let last = relabelled.last().expect("at least checkpoint 0").params.clone();
+            let last = relabelled
+                .last()
+                .expect("at least checkpoint 0")
+                .params
+                .clone();
             let evaluation = Trainer::new(spec, &plan, data, exec)?.evaluate(&last);
-            write_bundle(out, spec, &relabelled, &last, evaluation.accuracy_ppm(), evaluation.rows)
+            write_bundle(
+                out,
+                spec,
+                &relabelled,
+                &last,
+                evaluation.accuracy_ppm(),
+                evaluation.rows,
+            )
         }
         Attack::InitSeedChanged => {
             cheat.init_seed = spec.init_seed.wrapping_add(1);
@@ -155,17 +194,58 @@ pub fn build(attack: Attack, spec: &TaskSpec, data: &PreparedData, exec: &Exec, 
         }
         Attack::LearningRateChanged => {
             cheat.optimizer = match spec.optimizer {
-                OptimizerSpec::Sgd { lr, momentum, weight_decay, nesterov } => OptimizerSpec::Sgd { lr: lr * 2.0, momentum, weight_decay, nesterov },
-                OptimizerSpec::Adam { lr, beta1, beta2, eps, weight_decay } => OptimizerSpec::Adam { lr: lr * 2.0, beta1, beta2, eps, weight_decay },
+                OptimizerSpec::Sgd {
+                    lr,
+                    momentum,
+                    weight_decay,
+                    nesterov,
+                } => OptimizerSpec::Sgd {
+                    lr: lr * 2.0,
+                    momentum,
+                    weight_decay,
+                    nesterov,
+                },
+                OptimizerSpec::Adam {
+                    lr,
+                    beta1,
+                    beta2,
+                    eps,
+                    weight_decay,
+                } => OptimizerSpec::Adam {
+                    lr: lr * 2.0,
+                    beta1,
+                    beta2,
+                    eps,
+                    weight_decay,
+                },
             };
             train_as(out, spec, &cheat, data, data, exec)
         }
         Attack::OptimizerChanged => {
             cheat.optimizer = match spec.optimizer {
-                OptimizerSpec::Sgd { lr, momentum, weight_decay, nesterov } => {
-                    OptimizerSpec::Sgd { lr, momentum: momentum * 0.5, weight_decay, nesterov: !nesterov && momentum > 0.0 }
-                }
-                OptimizerSpec::Adam { lr, eps, weight_decay, .. } => OptimizerSpec::Adam { lr, beta1: 0.8, beta2: 0.99, eps, weight_decay },
+                OptimizerSpec::Sgd {
+                    lr,
+                    momentum,
+                    weight_decay,
+                    nesterov,
+                } => OptimizerSpec::Sgd {
+                    lr,
+                    momentum: momentum * 0.5,
+                    weight_decay,
+                    nesterov: !nesterov && momentum > 0.0,
+                },
+                OptimizerSpec::Adam {
+                    lr,
+                    eps,
+                    weight_decay,
+                    ..
+                } => OptimizerSpec::Adam {
+                    lr,
+                    beta1: 0.8,
+                    beta2: 0.99,
+                    eps,
+                    weight_decay,
+                },
             };
             train_as(out, spec, &cheat, data, data, exec)
         }
@@ -176,7 +256,8 @@ pub fn build(attack: Attack, spec: &TaskSpec, data: &PreparedData, exec: &Exec, 
                 let source = row - half;
                 subset.train_labels[row] = data.train_labels[source];
                 let len = data.feature_len;
-                subset.train_features[row * len..(row + 1) * len].copy_from_slice(&data.train_features[source * len..(source + 1) * len]);
+                subset.train_features[row * len..(row + 1) * len]
+                    .copy_from_slice(&data.train_features[source * len..(source + 1) * len]);
             }
             train_as(out, spec, spec, &subset, data, exec)
         }
@@ -199,20 +280,42 @@ pub fn build(attack: Attack, spec: &TaskSpec, data: &PreparedData, exec: &Exec, 
                 .iter()
                 .map(|h| Checkpoint {
                     step: h.step,
-                    params: if h.step == plan.total_steps { last.params.clone() } else { lerp(&first.params, &last.params, h.step as f32 / total) },
-                    optimizer_state: if h.step == 0 { h.optimizer_state.clone() } else { vec![0.0; h.optimizer_state.len()] },
+                    params: if h.step == plan.total_steps {
+                        last.params.clone()
+                    } else {
+                        lerp(&first.params, &last.params, h.step as f32 / total)
+                    },
+                    optimizer_state: if h.step == 0 {
+                        h.optimizer_state.clone()
+                    } else {
+                        vec![0.0; h.optimizer_state.len()]
+                    },
                     loss: h.loss,
                 })
                 .collect();
             let evaluation = Trainer::new(spec, &plan, data, exec)?.evaluate(&last.params);
-            write_bundle(out, spec, &forged, &last.params, evaluation.accuracy_ppm(), evaluation.rows)
+            write_bundle(
+                out,
+                spec,
+                &forged,
+                &last.params,
+                evaluation.accuracy_ppm(),
+                evaluation.rows,
+            )
         }
         Attack::BlindfoldTopQ => {
             let honest = honest_checkpoints(spec, &plan, data, exec)?;
             let segments = honest.len() - 1;
             let mut by_update: Vec<usize> = (0..segments).collect();
-            by_update.sort_by(|&a, &b| update_size(&honest[b], &honest[b + 1]).total_cmp(&update_size(&honest[a], &honest[a + 1])));
-            let trained: Vec<usize> = by_update.into_iter().take(3).chain([segments - 1]).collect();
+            by_update.sort_by(|&a, &b| {
+                update_size(&honest[b], &honest[b + 1])
+                    .total_cmp(&update_size(&honest[a], &honest[a + 1]))
+            });
+            let trained: Vec<usize> = by_update
+                .into_iter()
+                .take(3)
+                .chain([segments - 1])
+                .collect();
             let target = &honest[segments].params;
             let mut trainer = Trainer::new(spec, &plan, data, exec)?;
             let mut forged = vec![honest[0].clone()];
@@ -230,7 +333,14 @@ pub fn build(attack: Attack, spec: &TaskSpec, data: &PreparedData, exec: &Exec, 
             }
             let last = forged.last().expect("at least one segment").params.clone();
             let evaluation = trainer.evaluate(&last);
-            write_bundle(out, spec, &forged, &last, evaluation.accuracy_ppm(), evaluation.rows)
+            write_bundle(
+                out,
+                spec,
+                &forged,
+                &last,
+                evaluation.accuracy_ppm(),
+                evaluation.rows,
+            )
         }
         Attack::FinalModelSwapped => {
             let honest = honest_checkpoints(spec, &plan, data, exec)?;
@@ -238,7 +348,14 @@ pub fn build(attack: Attack, spec: &TaskSpec, data: &PreparedData, exec: &Exec, 
             let other = honest_checkpoints(&cheat, &plan, data, exec)?;
             let swapped = &other.last().expect("at least checkpoint 0").params;
             let evaluation = Trainer::new(spec, &plan, data, exec)?.evaluate(swapped);
-            write_bundle(out, spec, &honest, swapped, evaluation.accuracy_ppm(), evaluation.rows)
+            write_bundle(
+                out,
+                spec,
+                &honest,
+                swapped,
+                evaluation.accuracy_ppm(),
+                evaluation.rows,
+            )
         }
         Attack::AccuracyInflated => {
             let honest = honest_checkpoints(spec, &plan, data, exec)?;
@@ -246,9 +363,18 @@ pub fn build(attack: Attack, spec: &TaskSpec, data: &PreparedData, exec: &Exec, 
             let evaluation = Trainer::new(spec, &plan, data, exec)?.evaluate(last);
             let real = evaluation.accuracy_ppm();
             if real >= 1_000_000 - 1 {
-                return Err(PotError::AttackNotApplicable("the honest model is already perfect; nothing to inflate".into()));
+                return Err(PotError::AttackNotApplicable(
+                    "the honest model is already perfect; nothing to inflate".into(),
+                ));
             }
-            write_bundle(out, spec, &honest, last, (real + 100_000).min(1_000_000), evaluation.rows)
+            write_bundle(
+                out,
+                spec,
+                &honest,
+                last,
+                (real + 100_000).min(1_000_000),
+                evaluation.rows,
+            )
         }
     }
 }
@@ -256,7 +382,13 @@ pub fn build(attack: Attack, spec: &TaskSpec, data: &PreparedData, exec: &Exec, 
 /// An honest run in which the `forged` segments were skipped: their end is the start moved
 /// half-way along the honest update, and honest training resumes from there. Exactly the
 /// `forged` segments then fail replay, which measures detection against the cheated fraction.
-pub fn forge_segments(spec: &TaskSpec, data: &PreparedData, exec: &Exec, forged: &[usize], out: &Path) -> Result<BundleSummary, PotError> {
+pub fn forge_segments(
+    spec: &TaskSpec,
+    data: &PreparedData,
+    exec: &Exec,
+    forged: &[usize],
+    out: &Path,
+) -> Result<BundleSummary, PotError> {
     let plan = spec.validate()?;
     let steps = plan.checkpoint_steps();
     let mut trainer = Trainer::new(spec, &plan, data, exec)?;
@@ -272,5 +404,12 @@ pub fn forge_segments(spec: &TaskSpec, data: &PreparedData, exec: &Exec, forged:
     }
     let last = chain.last().expect("at least checkpoint 0").params.clone();
     let evaluation = trainer.evaluate(&last);
-    write_bundle(out, spec, &chain, &last, evaluation.accuracy_ppm(), evaluation.rows)
+    write_bundle(
+        out,
+        spec,
+        &chain,
+        &last,
+        evaluation.accuracy_ppm(),
+        evaluation.rows,
+    )
 }

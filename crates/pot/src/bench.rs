@@ -9,13 +9,13 @@ use serde::Serialize;
 
 use crate::attacks;
 use crate::bundle::train_bundle;
-use crate::chacha::{derive_key, CounterRng};
+use crate::chacha::{CounterRng, derive_key};
 use crate::dataset::PreparedData;
 use crate::error::PotError;
 use crate::kernels::Exec;
 use crate::spec::TaskSpec;
 use crate::train::Trainer;
-use crate::verify::{detection_probability, Verdict, Verifier};
+use crate::verify::{Verdict, Verifier, detection_probability};
 
 #[derive(Debug, Serialize)]
 pub struct BenchReport {
@@ -83,7 +83,14 @@ fn challenge(trial: u64) -> [u8; 32] {
 
 /// Measures one example model, its epochs and checkpoint interval multiplied by `scale`:
 /// training throughput, bundle training and verification for s = 1, 4, 16.
-pub fn bench_model(name: &str, spec: &TaskSpec, scale: u32, exec: &Exec, repeats: usize, work_dir: &Path) -> Result<ModelBench, PotError> {
+pub fn bench_model(
+    name: &str,
+    spec: &TaskSpec,
+    scale: u32,
+    exec: &Exec,
+    repeats: usize,
+    work_dir: &Path,
+) -> Result<ModelBench, PotError> {
     let mut spec = spec.clone();
     spec.epochs *= scale;
     spec.checkpoint_interval *= scale;
@@ -124,10 +131,18 @@ pub fn bench_model(name: &str, spec: &TaskSpec, scale: u32, exec: &Exec, repeats
         let mut times = Vec::new();
         for trial in 0..repeats {
             let started = Instant::now();
-            let report = Verifier::new(spec, &data, exec)?.verify(&bundle_dir, challenge(trial as u64), sampled_segments, None);
+            let report = Verifier::new(spec, &data, exec)?.verify(
+                &bundle_dir,
+                challenge(trial as u64),
+                sampled_segments,
+                None,
+            );
             times.push(started.elapsed().as_secs_f64());
             if report.verdict != Verdict::Accept {
-                return Err(PotError::Bench(format!("{name}: honest bundle rejected: {:?}", report.reasons)));
+                return Err(PotError::Bench(format!(
+                    "{name}: honest bundle rejected: {:?}",
+                    report.reasons
+                )));
             }
         }
         let seconds = median(times);
@@ -149,7 +164,8 @@ pub fn bench_model(name: &str, spec: &TaskSpec, scale: u32, exec: &Exec, repeats
         checkpoint_interval: plan.checkpoint_interval,
         segments: plan.segment_count(),
         engine_seconds,
-        engine_samples_per_second: (plan.train_rows * u64::from(spec.epochs)) as f64 / engine_seconds,
+        engine_samples_per_second: (plan.train_rows * u64::from(spec.epochs)) as f64
+            / engine_seconds,
         train_bundle_seconds,
         accuracy_ppm,
         check_seconds,
@@ -159,7 +175,13 @@ pub fn bench_model(name: &str, spec: &TaskSpec, scale: u32, exec: &Exec, repeats
 
 /// Forges a fraction of segments in a run of `spec` and counts how many of `trials` random
 /// challenges reject it, for s = 1, 4, 16; the prediction is [`detection_probability`].
-pub fn bench_detection(name: &str, spec: &TaskSpec, exec: &Exec, trials: usize, work_dir: &Path) -> Result<Vec<DetectionCell>, PotError> {
+pub fn bench_detection(
+    name: &str,
+    spec: &TaskSpec,
+    exec: &Exec,
+    trials: usize,
+    work_dir: &Path,
+) -> Result<Vec<DetectionCell>, PotError> {
     let plan = spec.validate()?;
     let data = PreparedData::for_spec(spec, None)?;
     let segments = plan.segment_count();
@@ -177,11 +199,19 @@ pub fn bench_detection(name: &str, spec: &TaskSpec, exec: &Exec, trials: usize, 
         attacks::forge_segments(spec, &data, exec, forged, &dir)?;
         let checked = verifier.check_bundle(&dir, None);
         if !checked.reasons.is_empty() {
-            return Err(PotError::Bench(format!("forged bundle failed static checks: {:?}", checked.reasons)));
+            return Err(PotError::Bench(format!(
+                "forged bundle failed static checks: {:?}",
+                checked.reasons
+            )));
         }
         for sampled_segments in [1, 4, 16] {
             let detected = (0..trials)
-                .filter(|&trial| verifier.replay_challenge(&checked, challenge(trial as u64), sampled_segments).verdict == Verdict::Reject)
+                .filter(|&trial| {
+                    verifier
+                        .replay_challenge(&checked, challenge(trial as u64), sampled_segments)
+                        .verdict
+                        == Verdict::Reject
+                })
                 .count();
             cells.push(DetectionCell {
                 model: name.to_string(),

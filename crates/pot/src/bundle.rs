@@ -17,12 +17,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::PotError;
-use crate::spec::TaskSpec;
 use crate::dataset::PreparedData;
+use crate::error::PotError;
 use crate::kernels::Exec;
+use crate::spec::TaskSpec;
 use crate::train::{Checkpoint, Trainer};
-use crate::transcript::{merkle_root, Leaf, Sha256Hex, Transcript};
+use crate::transcript::{Leaf, Sha256Hex, Transcript, merkle_root};
 
 pub const MANIFEST_FILE: &str = "manifest.json";
 pub const SPEC_FILE: &str = "spec.json";
@@ -42,7 +42,9 @@ pub fn checkpoint_path(step: u64) -> String {
 /// The step of a path written by [`checkpoint_path`], and only of such a path (exactly ten
 /// digits), so that distinct paths never name the same step.
 pub fn parse_checkpoint_path(path: &str) -> Option<u64> {
-    let digits = path.strip_prefix("checkpoints/step-")?.strip_suffix(".ckpt")?;
+    let digits = path
+        .strip_prefix("checkpoints/step-")?
+        .strip_suffix(".ckpt")?;
     if digits.len() != 10 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
@@ -79,7 +81,10 @@ fn push_f32s(bytes: &mut Vec<u8>, values: &[f32]) {
 }
 
 pub fn encode_checkpoint(checkpoint: &Checkpoint) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(checkpoint_file_bytes(checkpoint.params.len(), checkpoint.optimizer_state.len()) as usize);
+    let mut bytes = Vec::with_capacity(checkpoint_file_bytes(
+        checkpoint.params.len(),
+        checkpoint.optimizer_state.len(),
+    ) as usize);
     bytes.extend_from_slice(CHECKPOINT_MAGIC);
     bytes.extend_from_slice(&checkpoint.step.to_le_bytes());
     bytes.extend_from_slice(&(checkpoint.params.len() as u64).to_le_bytes());
@@ -102,7 +107,10 @@ fn read_u64(bytes: &[u8], at: usize) -> u64 {
 }
 
 fn read_f32s(bytes: &[u8]) -> Vec<f32> {
-    bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+    bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
 }
 
 /// Decodes a checkpoint file whose shapes must be exactly `params` and `state` floats.
@@ -114,15 +122,23 @@ pub fn decode_checkpoint(bytes: &[u8], params: usize, state: usize) -> Result<Ch
 
 /// [`decode_checkpoint`], plus the tensor hashes (parameters, optimizer state) taken straight
 /// from the stored little-endian bytes, which is what [`tensor_hash`](crate::transcript::tensor_hash) hashes: no re-encoding.
-pub fn decode_checkpoint_hashed(bytes: &[u8], params: usize, state: usize) -> Result<(Checkpoint, [Sha256Hex; 2]), String> {
+pub fn decode_checkpoint_hashed(
+    bytes: &[u8],
+    params: usize,
+    state: usize,
+) -> Result<(Checkpoint, [Sha256Hex; 2]), String> {
     let expected = checkpoint_file_bytes(params, state);
     if bytes.len() as u64 != expected {
-        return Err(format!("{} bytes, expected {expected} for {params} parameters and {state} state values", bytes.len()));
+        return Err(format!(
+            "{} bytes, expected {expected} for {params} parameters and {state} state values",
+            bytes.len()
+        ));
     }
     if &bytes[..8] != CHECKPOINT_MAGIC {
         return Err("not a checkpoint file (bad magic)".into());
     }
-    let (step, found_params, found_state) = (read_u64(bytes, 8), read_u64(bytes, 16), read_u64(bytes, 24));
+    let (step, found_params, found_state) =
+        (read_u64(bytes, 8), read_u64(bytes, 16), read_u64(bytes, 24));
     if found_params != params as u64 || found_state != state as u64 {
         return Err(format!(
             "shapes ({found_params} parameters, {found_state} state values) differ from the spec's ({params}, {state})"
@@ -130,20 +146,34 @@ pub fn decode_checkpoint_hashed(bytes: &[u8], params: usize, state: usize) -> Re
     }
     let body = &bytes[CHECKPOINT_HEADER_BYTES as usize..];
     let (param_bytes, state_bytes) = body.split_at(4 * params);
-    let checkpoint = Checkpoint { step, params: read_f32s(param_bytes), optimizer_state: read_f32s(state_bytes), loss: 0.0 };
-    Ok((checkpoint, [Sha256Hex::of(param_bytes), Sha256Hex::of(state_bytes)]))
+    let checkpoint = Checkpoint {
+        step,
+        params: read_f32s(param_bytes),
+        optimizer_state: read_f32s(state_bytes),
+        loss: 0.0,
+    };
+    Ok((
+        checkpoint,
+        [Sha256Hex::of(param_bytes), Sha256Hex::of(state_bytes)],
+    ))
 }
 
 pub fn decode_model(bytes: &[u8], params: usize) -> Result<Vec<f32>, String> {
     let expected = model_file_bytes(params);
     if bytes.len() as u64 != expected {
-        return Err(format!("{} bytes, expected {expected} for {params} parameters", bytes.len()));
+        return Err(format!(
+            "{} bytes, expected {expected} for {params} parameters",
+            bytes.len()
+        ));
     }
     if &bytes[..8] != MODEL_MAGIC {
         return Err("not a model file (bad magic)".into());
     }
     if read_u64(bytes, 8) != params as u64 {
-        return Err(format!("declares {} parameters, the spec's model has {params}", read_u64(bytes, 8)));
+        return Err(format!(
+            "declares {} parameters, the spec's model has {params}",
+            read_u64(bytes, 8)
+        ));
     }
     Ok(read_f32s(&bytes[MODEL_HEADER_BYTES as usize..]))
 }
@@ -156,12 +186,19 @@ pub fn read_file_bounded(path: &Path, max_bytes: u64) -> Result<Vec<u8>, String>
         return Err("not a regular file".into());
     }
     if metadata.len() > max_bytes {
-        return Err(format!("{} bytes, more than the {max_bytes} allowed", metadata.len()));
+        return Err(format!(
+            "{} bytes, more than the {max_bytes} allowed",
+            metadata.len()
+        ));
     }
     let mut bytes = Vec::with_capacity(metadata.len() as usize);
-    file.take(max_bytes + 1).read_to_end(&mut bytes).map_err(|e| format!("cannot read: {e}"))?;
+    file.take(max_bytes + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read: {e}"))?;
     if bytes.len() as u64 > max_bytes {
-        return Err(format!("grew beyond the {max_bytes} allowed while being read"));
+        return Err(format!(
+            "grew beyond the {max_bytes} allowed while being read"
+        ));
     }
     Ok(bytes)
 }
@@ -208,19 +245,31 @@ impl BundleWriter {
         let path = self.dir.join(relative);
         fs::write(&path, bytes).map_err(|e| PotError::io(&path, e))?;
         let sha256 = Sha256Hex::of(bytes);
-        self.files.push(ManifestEntry { path: relative.to_string(), bytes: bytes.len() as u64, sha256 });
+        self.files.push(ManifestEntry {
+            path: relative.to_string(),
+            bytes: bytes.len() as u64,
+            sha256,
+        });
         Ok(sha256)
     }
 
     /// Writes a checkpoint file and appends its leaf.
     pub fn write_checkpoint(&mut self, checkpoint: &Checkpoint) -> Result<(), PotError> {
-        self.write_file(&checkpoint_path(checkpoint.step), &encode_checkpoint(checkpoint))?;
+        self.write_file(
+            &checkpoint_path(checkpoint.step),
+            &encode_checkpoint(checkpoint),
+        )?;
         self.leaves.push(Leaf::of(checkpoint));
         Ok(())
     }
 
     /// Writes the final model, the transcript with the claimed accuracy, and the manifest.
-    pub fn finish(mut self, final_params: &[f32], accuracy_ppm: u32, eval_rows: u64) -> Result<BundleSummary, PotError> {
+    pub fn finish(
+        mut self,
+        final_params: &[f32],
+        accuracy_ppm: u32,
+        eval_rows: u64,
+    ) -> Result<BundleSummary, PotError> {
         let final_model_sha256 = self.write_file(MODEL_FILE, &encode_model(final_params))?;
         let transcript = Transcript {
             v: BUNDLE_VERSION,
@@ -233,14 +282,22 @@ impl BundleWriter {
             accuracy_ppm,
             eval_rows,
         };
-        let transcript_json = serde_json::to_vec_pretty(&transcript).expect("a transcript always serialises");
+        let transcript_json =
+            serde_json::to_vec_pretty(&transcript).expect("a transcript always serialises");
         self.write_file(TRANSCRIPT_FILE, &transcript_json)?;
         self.files.sort_by(|a, b| a.path.cmp(&b.path));
-        let manifest = Manifest { v: BUNDLE_VERSION, files: std::mem::take(&mut self.files) };
-        let manifest_json = serde_json::to_vec_pretty(&manifest).expect("a manifest always serialises");
+        let manifest = Manifest {
+            v: BUNDLE_VERSION,
+            files: std::mem::take(&mut self.files),
+        };
+        let manifest_json =
+            serde_json::to_vec_pretty(&manifest).expect("a manifest always serialises");
         let manifest_path = self.dir.join(MANIFEST_FILE);
         fs::write(&manifest_path, &manifest_json).map_err(|e| PotError::io(&manifest_path, e))?;
-        Ok(BundleSummary { transcript, bundle_sha256: Sha256Hex::of(&manifest_json) })
+        Ok(BundleSummary {
+            transcript,
+            bundle_sha256: Sha256Hex::of(&manifest_json),
+        })
     }
 }
 
@@ -296,14 +353,33 @@ mod tests {
 
     #[test]
     fn checkpoint_round_trips_and_rejects_wrong_shapes() {
-        let checkpoint = Checkpoint { step: 42, params: vec![1.0, -2.0, 3.5], optimizer_state: vec![0.25; 3], loss: 0.0 };
+        let checkpoint = Checkpoint {
+            step: 42,
+            params: vec![1.0, -2.0, 3.5],
+            optimizer_state: vec![0.25; 3],
+            loss: 0.0,
+        };
         let bytes = encode_checkpoint(&checkpoint);
         assert_eq!(bytes.len() as u64, checkpoint_file_bytes(3, 3));
         assert_eq!(decode_checkpoint(&bytes, 3, 3).unwrap(), checkpoint);
         let (_, hashes) = decode_checkpoint_hashed(&bytes, 3, 3).unwrap();
-        assert_eq!(hashes, [tensor_hash(&checkpoint.params), tensor_hash(&checkpoint.optimizer_state)]);
-        assert!(decode_checkpoint(&bytes[..bytes.len() - 1], 3, 3).unwrap_err().contains("expected"));
-        assert!(decode_checkpoint(&bytes, 2, 4).unwrap_err().contains("shapes"));
+        assert_eq!(
+            hashes,
+            [
+                tensor_hash(&checkpoint.params),
+                tensor_hash(&checkpoint.optimizer_state)
+            ]
+        );
+        assert!(
+            decode_checkpoint(&bytes[..bytes.len() - 1], 3, 3)
+                .unwrap_err()
+                .contains("expected")
+        );
+        assert!(
+            decode_checkpoint(&bytes, 2, 4)
+                .unwrap_err()
+                .contains("shapes")
+        );
         let model = encode_model(&checkpoint.params);
         assert_eq!(decode_model(&model, 3).unwrap(), checkpoint.params);
         assert!(decode_model(&model, 4).unwrap_err().contains("expected"));

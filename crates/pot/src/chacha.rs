@@ -75,7 +75,13 @@ impl CounterRng {
     pub fn new(key: [u8; 32], stream: u64) -> Self {
         let mut nonce = [0u8; 12];
         nonce[..8].copy_from_slice(&stream.to_le_bytes());
-        Self { key, nonce, counter: 0, block: [0; 16], next_word: 16 }
+        Self {
+            key,
+            nonce,
+            counter: 0,
+            block: [0; 16],
+            next_word: 16,
+        }
     }
 
     /// Stream for `domain` keyed by a u64 seed (little endian).

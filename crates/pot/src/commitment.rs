@@ -54,11 +54,18 @@ impl Commitment {
 
     pub fn from_json(bytes: &[u8]) -> Result<Self, PotError> {
         if bytes.len() > MAX_PROOFSDATA_BYTES {
-            return Err(PotError::Commitment(format!("{} bytes exceed {MAX_PROOFSDATA_BYTES}", bytes.len())));
+            return Err(PotError::Commitment(format!(
+                "{} bytes exceed {MAX_PROOFSDATA_BYTES}",
+                bytes.len()
+            )));
         }
-        let commitment: Self = serde_json::from_slice(bytes).map_err(|e| PotError::Commitment(e.to_string()))?;
+        let commitment: Self =
+            serde_json::from_slice(bytes).map_err(|e| PotError::Commitment(e.to_string()))?;
         if commitment.v != COMMITMENT_VERSION {
-            return Err(PotError::Commitment(format!("version {} is not supported", commitment.v)));
+            return Err(PotError::Commitment(format!(
+                "version {} is not supported",
+                commitment.v
+            )));
         }
         Ok(commitment)
     }

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::chacha::CounterRng;
 use crate::error::{PotError, SpecError};
-use crate::spec::{limits, DatasetSpec, Preprocess, TaskSpec};
+use crate::spec::{DatasetSpec, Preprocess, TaskSpec, limits};
 
 /// Datasets vendored from the scikit-learn 1.9.1 wheel (`sklearn/datasets/data/`), BSD-3-Clause,
 /// see `crates/pot/data/LICENSE-scikit-learn`. Nothing is downloaded at run time.
@@ -39,7 +39,11 @@ impl BundledDataset {
             BundledDataset::BreastCancer => (569, vec![30], 2),
             BundledDataset::Digits => (1797, vec![8, 8, 1], 10),
         };
-        DatasetShape { rows, input_shape, classes }
+        DatasetShape {
+            rows,
+            input_shape,
+            classes,
+        }
     }
 
     fn file(self) -> BundledFile {
@@ -104,7 +108,9 @@ impl DatasetShape {
     }
 
     pub fn validate(&self) -> Result<(), SpecError> {
-        if !(self.input_shape.len() == 1 || self.input_shape.len() == 3) || self.input_shape.contains(&0) {
+        if !(self.input_shape.len() == 1 || self.input_shape.len() == 3)
+            || self.input_shape.contains(&0)
+        {
             return Err(SpecError::Invalid(format!(
                 "dataset.input_shape must be [features] or [height, width, channels] with no zero, got {:?}",
                 self.input_shape
@@ -146,7 +152,11 @@ pub struct RawDataset {
 
 /// Parses the documented CSV layout: `header_lines` lines skipped, then one row per line with
 /// `feature_len` numbers and an integer label in `0..classes`; blank lines are ignored.
-pub fn parse_csv(text: &str, header_lines: usize, shape: &DatasetShape) -> Result<RawDataset, PotError> {
+pub fn parse_csv(
+    text: &str,
+    header_lines: usize,
+    shape: &DatasetShape,
+) -> Result<RawDataset, PotError> {
     let feature_len = shape.feature_len() as usize;
     let mut features = Vec::with_capacity(shape.rows as usize * feature_len);
     let mut labels = Vec::with_capacity(shape.rows as usize);
@@ -156,18 +166,35 @@ pub fn parse_csv(text: &str, header_lines: usize, shape: &DatasetShape) -> Resul
             continue;
         }
         if labels.len() as u64 == shape.rows {
-            return Err(PotError::Dataset(format!("more than the declared {} rows (line {})", shape.rows, line_index + 1)));
+            return Err(PotError::Dataset(format!(
+                "more than the declared {} rows (line {})",
+                shape.rows,
+                line_index + 1
+            )));
         }
         let mut fields = line.split(',');
         for column in 0..feature_len {
             let field = fields.next().ok_or_else(|| {
-                PotError::Dataset(format!("line {}: {} columns, expected {}", line_index + 1, column, feature_len + 1))
+                PotError::Dataset(format!(
+                    "line {}: {} columns, expected {}",
+                    line_index + 1,
+                    column,
+                    feature_len + 1
+                ))
             })?;
             let value: f32 = field.trim().parse().map_err(|_| {
-                PotError::Dataset(format!("line {}, column {}: {field:?} is not a number", line_index + 1, column + 1))
+                PotError::Dataset(format!(
+                    "line {}, column {}: {field:?} is not a number",
+                    line_index + 1,
+                    column + 1
+                ))
             })?;
             if !value.is_finite() {
-                return Err(PotError::Dataset(format!("line {}, column {}: not finite", line_index + 1, column + 1)));
+                return Err(PotError::Dataset(format!(
+                    "line {}, column {}: not finite",
+                    line_index + 1,
+                    column + 1
+                )));
             }
             features.push(value);
         }
@@ -175,7 +202,10 @@ pub fn parse_csv(text: &str, header_lines: usize, shape: &DatasetShape) -> Resul
             PotError::Dataset(format!("line {}: missing the label column", line_index + 1))
         })?;
         let label: u32 = label_field.trim().parse().map_err(|_| {
-            PotError::Dataset(format!("line {}: label {label_field:?} is not a class index", line_index + 1))
+            PotError::Dataset(format!(
+                "line {}: label {label_field:?} is not a class index",
+                line_index + 1
+            ))
         })?;
         if label >= shape.classes {
             return Err(PotError::Dataset(format!(
@@ -185,14 +215,27 @@ pub fn parse_csv(text: &str, header_lines: usize, shape: &DatasetShape) -> Resul
             )));
         }
         if fields.next().is_some() {
-            return Err(PotError::Dataset(format!("line {}: more than {} columns", line_index + 1, feature_len + 1)));
+            return Err(PotError::Dataset(format!(
+                "line {}: more than {} columns",
+                line_index + 1,
+                feature_len + 1
+            )));
         }
         labels.push(label);
     }
     if labels.len() as u64 != shape.rows {
-        return Err(PotError::Dataset(format!("{} rows, the spec declares {}", labels.len(), shape.rows)));
+        return Err(PotError::Dataset(format!(
+            "{} rows, the spec declares {}",
+            labels.len(),
+            shape.rows
+        )));
     }
-    Ok(RawDataset { feature_len, classes: shape.classes as usize, features, labels })
+    Ok(RawDataset {
+        feature_len,
+        classes: shape.classes as usize,
+        features,
+        labels,
+    })
 }
 
 /// Local path of a `file://` URI or a plain path. Other schemes are fetched by the trainer agent
@@ -238,10 +281,15 @@ pub fn read_bounded(path: &Path, max_bytes: u64) -> Result<Vec<u8>, PotError> {
     let file = std::fs::File::open(path).map_err(|e| PotError::io(path, e))?;
     let size = file.metadata().map_err(|e| PotError::io(path, e))?.len();
     if size > max_bytes {
-        return Err(PotError::Dataset(format!("{}: {size} bytes, more than the {max_bytes} allowed", path.display())));
+        return Err(PotError::Dataset(format!(
+            "{}: {size} bytes, more than the {max_bytes} allowed",
+            path.display()
+        )));
     }
     let mut bytes = Vec::with_capacity(size as usize);
-    file.take(max_bytes).read_to_end(&mut bytes).map_err(|e| PotError::io(path, e))?;
+    file.take(max_bytes)
+        .read_to_end(&mut bytes)
+        .map_err(|e| PotError::io(path, e))?;
     Ok(bytes)
 }
 
@@ -281,7 +329,9 @@ impl PreparedData {
             let mut features = Vec::with_capacity(indices.len() * raw.feature_len);
             let mut labels = Vec::with_capacity(indices.len());
             for &row in indices {
-                features.extend_from_slice(&raw.features[row * raw.feature_len..(row + 1) * raw.feature_len]);
+                features.extend_from_slice(
+                    &raw.features[row * raw.feature_len..(row + 1) * raw.feature_len],
+                );
                 labels.push(raw.labels[row]);
             }
             (features, labels)
@@ -352,13 +402,24 @@ mod tests {
 
     #[test]
     fn bundled_datasets_load_with_declared_shapes() {
-        for dataset in [BundledDataset::Iris, BundledDataset::BreastCancer, BundledDataset::Digits] {
+        for dataset in [
+            BundledDataset::Iris,
+            BundledDataset::BreastCancer,
+            BundledDataset::Digits,
+        ] {
             let shape = dataset.shape();
             let raw = dataset.load().unwrap();
             assert_eq!(raw.labels.len() as u64, shape.rows, "{dataset:?}");
-            assert_eq!(raw.features.len() as u64, shape.rows * shape.feature_len(), "{dataset:?}");
+            assert_eq!(
+                raw.features.len() as u64,
+                shape.rows * shape.feature_len(),
+                "{dataset:?}"
+            );
             for class in 0..shape.classes {
-                assert!(raw.labels.contains(&class), "{dataset:?} lacks class {class}");
+                assert!(
+                    raw.labels.contains(&class),
+                    "{dataset:?} lacks class {class}"
+                );
             }
         }
         let iris = BundledDataset::Iris.load().unwrap();
@@ -367,21 +428,39 @@ mod tests {
 
     #[test]
     fn csv_errors_name_the_line() {
-        let shape = DatasetShape { rows: 2, input_shape: vec![2], classes: 2 };
+        let shape = DatasetShape {
+            rows: 2,
+            input_shape: vec![2],
+            classes: 2,
+        };
         assert!(parse_csv("1,2,0\n3,4,1\n", 0, &shape).is_ok());
-        let error = parse_csv("1,2,0\n3,x,1\n", 0, &shape).unwrap_err().to_string();
+        let error = parse_csv("1,2,0\n3,x,1\n", 0, &shape)
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("line 2, column 2"), "{error}");
-        let error = parse_csv("1,2,0\n3,4,2\n", 0, &shape).unwrap_err().to_string();
+        let error = parse_csv("1,2,0\n3,4,2\n", 0, &shape)
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("not below the 2 classes"), "{error}");
         let error = parse_csv("1,2,0\n", 0, &shape).unwrap_err().to_string();
         assert!(error.contains("1 rows, the spec declares 2"), "{error}");
-        let error = parse_csv("1,2,0,5\n3,4,1\n", 0, &shape).unwrap_err().to_string();
+        let error = parse_csv("1,2,0,5\n3,4,1\n", 0, &shape)
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("more than 3 columns"), "{error}");
     }
 
     #[test]
     fn remote_uris_need_a_local_copy() {
-        assert!(local_path("s3://bucket/data.csv").unwrap_err().to_string().contains("only file://"));
-        assert_eq!(local_path("file:///tmp/a.csv").unwrap(), PathBuf::from("/tmp/a.csv"));
+        assert!(
+            local_path("s3://bucket/data.csv")
+                .unwrap_err()
+                .to_string()
+                .contains("only file://")
+        );
+        assert_eq!(
+            local_path("file:///tmp/a.csv").unwrap(),
+            PathBuf::from("/tmp/a.csv")
+        );
     }
 }

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 pub enum SpecError {
     #[error("task spec is not valid JSON for format v1: {0}")]
     Parse(String),
-    #[error("task spec is {bytes} bytes, more than the {max} allowed; publish a hash and URI instead")]
+    #[error(
+        "task spec is {bytes} bytes, more than the {max} allowed; publish a hash and URI instead"
+    )]
     TooLarge { bytes: u64, max: u64 },
     #[error("task spec has version {found}; this build reads version {supported}")]
     Version { found: u32, supported: u32 },
@@ -22,7 +24,10 @@ pub enum PotError {
     #[error("dataset: {0}")]
     Dataset(String),
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("training diverged: the loss is {loss} at step {step}; lower the learning rate")]
     Diverged { step: u64, loss: f32 },
     #[error("output directory {0} already exists and is not empty; choose a new one")]
@@ -43,6 +48,9 @@ pub enum PotError {
 
 impl PotError {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        PotError::Io { path: path.into(), source }
+        PotError::Io {
+            path: path.into(),
+            source,
+        }
     }
 }

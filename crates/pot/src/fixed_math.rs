@@ -25,7 +25,11 @@ pub fn exp(x: f32) -> f32 {
     let x = f64::from(x);
     let scaled = x * LOG2_E;
     // Round to nearest by casting (exact and defined for this range).
-    let k = if scaled >= 0.0 { (scaled + 0.5) as i64 } else { (scaled - 0.5) as i64 };
+    let k = if scaled >= 0.0 {
+        (scaled + 0.5) as i64
+    } else {
+        (scaled - 0.5) as i64
+    };
     let kf = k as f64;
     let r = (x - kf * LN2_HI) - kf * LN2_LO;
     // Taylor series of e^r to degree 12 in Horner form; |r| <= 0.35 so the error is < 1e-14.
@@ -81,7 +85,10 @@ mod tests {
         while x < 88.0 {
             let ours = exp(x);
             let reference = (f64::from(x)).exp() as f32;
-            assert!(ulps_apart(ours, reference) <= 1, "exp({x}) = {ours}, std {reference}");
+            assert!(
+                ulps_apart(ours, reference) <= 1,
+                "exp({x}) = {ours}, std {reference}"
+            );
             x += 0.0137;
         }
         assert_eq!(exp(0.0), 1.0);
@@ -94,7 +101,10 @@ mod tests {
         while x < 1e30 {
             let ours = ln(x);
             let reference = (f64::from(x)).ln() as f32;
-            assert!(ulps_apart(ours, reference) <= 1, "ln({x}) = {ours}, std {reference}");
+            assert!(
+                ulps_apart(ours, reference) <= 1,
+                "ln({x}) = {ours}, std {reference}"
+            );
             x *= 1.013;
         }
         assert_eq!(ln(1.0), 0.0);

@@ -29,16 +29,27 @@ impl Exec {
                 rayon::ThreadPoolBuilder::new()
                     .num_threads(threads)
                     .build()
-                    .map_err(|e| PotError::Threads { threads, detail: e.to_string() })?,
+                    .map_err(|e| PotError::Threads {
+                        threads,
+                        detail: e.to_string(),
+                    })?,
             )
         } else {
             None
         };
-        Ok(Self { pool, threads, rows_per_task: rows_per_task.map(|rows| rows.max(1)) })
+        Ok(Self {
+            pool,
+            threads,
+            rows_per_task: rows_per_task.map(|rows| rows.max(1)),
+        })
     }
 
     pub fn single_thread() -> Self {
-        Self { pool: None, threads: 1, rows_per_task: None }
+        Self {
+            pool: None,
+            threads: 1,
+            rows_per_task: None,
+        }
     }
 
     pub fn threads(&self) -> usize {
@@ -56,13 +67,17 @@ impl Exec {
         let rows = out.len() / row_len;
         match &self.pool {
             Some(pool) if rows > 1 => {
-                let rows_per_task = self.rows_per_task.unwrap_or_else(|| rows.div_ceil(self.threads * 2).max(1));
+                let rows_per_task = self
+                    .rows_per_task
+                    .unwrap_or_else(|| rows.div_ceil(self.threads * 2).max(1));
                 pool.install(|| {
-                    out.par_chunks_mut(rows_per_task * row_len).enumerate().for_each(|(task, chunk)| {
-                        for (offset, row) in chunk.chunks_exact_mut(row_len).enumerate() {
-                            compute(task * rows_per_task + offset, row);
-                        }
-                    });
+                    out.par_chunks_mut(rows_per_task * row_len)
+                        .enumerate()
+                        .for_each(|(task, chunk)| {
+                            for (offset, row) in chunk.chunks_exact_mut(row_len).enumerate() {
+                                compute(task * rows_per_task + offset, row);
+                            }
+                        });
                 });
             }
             _ => {
@@ -76,7 +91,14 @@ impl Exec {
 
 /// `y[r][j] = bias[j] + x[r][0]*w[0][j] + x[r][1]*w[1][j] + ...`, summed for i = 0, 1, ... in
 /// that order. `x` is rows x inputs, `w` inputs x outputs, `y` rows x outputs (row-major).
-pub fn dense_forward(exec: &Exec, x: &[f32], w: &[f32], bias: &[f32], inputs: usize, y: &mut [f32]) {
+pub fn dense_forward(
+    exec: &Exec,
+    x: &[f32],
+    w: &[f32],
+    bias: &[f32],
+    inputs: usize,
+    y: &mut [f32],
+) {
     let outputs = bias.len();
     exec.for_each_row(y, outputs, |r, y_row| {
         y_row.copy_from_slice(bias);
@@ -90,7 +112,14 @@ pub fn dense_forward(exec: &Exec, x: &[f32], w: &[f32], bias: &[f32], inputs: us
 }
 
 /// `dw[i][j] = 0 + x[0][i]*dy[0][j] + x[1][i]*dy[1][j] + ...`, summed over rows r = 0, 1, ...
-pub fn dense_weight_grad(exec: &Exec, x: &[f32], dy: &[f32], inputs: usize, outputs: usize, dw: &mut [f32]) {
+pub fn dense_weight_grad(
+    exec: &Exec,
+    x: &[f32],
+    dy: &[f32],
+    inputs: usize,
+    outputs: usize,
+    dw: &mut [f32],
+) {
     exec.for_each_row(dw, outputs, |i, dw_row| {
         dw_row.fill(0.0);
         for (x_row, dy_row) in x.chunks_exact(inputs).zip(dy.chunks_exact(outputs)) {
@@ -114,7 +143,14 @@ pub fn bias_grad(dy: &[f32], db: &mut [f32]) {
 
 /// `dx[r][i] = 0 + dy[r][0]*w[i][0] + dy[r][1]*w[i][1] + ...`, summed over j = 0, 1, ...;
 /// `w_transposed` is w laid out outputs x inputs (see [`transpose`]).
-pub fn dense_input_grad(exec: &Exec, dy: &[f32], w_transposed: &[f32], outputs: usize, inputs: usize, dx: &mut [f32]) {
+pub fn dense_input_grad(
+    exec: &Exec,
+    dy: &[f32],
+    w_transposed: &[f32],
+    outputs: usize,
+    inputs: usize,
+    dx: &mut [f32],
+) {
     exec.for_each_row(dx, inputs, |r, dx_row| {
         dx_row.fill(0.0);
         let dy_row = &dy[r * outputs..(r + 1) * outputs];
@@ -150,7 +186,13 @@ pub struct ConvGeometry {
 impl ConvGeometry {
     /// A stride-1 convolution's geometry; the caller has checked that the kernel fits the
     /// padded input.
-    pub fn new(height: usize, width: usize, in_channels: usize, kernel: usize, padding: usize) -> Self {
+    pub fn new(
+        height: usize,
+        width: usize,
+        in_channels: usize,
+        kernel: usize,
+        padding: usize,
+    ) -> Self {
         Self {
             height,
             width,
@@ -170,9 +212,14 @@ impl ConvGeometry {
     /// `kw_start..kw_end` that fall inside the image (the others cover padding). Input pixels
     /// of consecutive kw are consecutive in memory, so a run is one contiguous slice.
     fn kernel_row_span(&self, oh: usize, ow: usize, kh: usize) -> Option<(usize, usize, usize)> {
-        let ih = (oh + kh).checked_sub(self.padding).filter(|&ih| ih < self.height)?;
+        let ih = (oh + kh)
+            .checked_sub(self.padding)
+            .filter(|&ih| ih < self.height)?;
         let kw_start = self.padding.saturating_sub(ow).min(self.kernel);
-        let kw_end = (self.width + self.padding).saturating_sub(ow).min(self.kernel).max(kw_start);
+        let kw_end = (self.width + self.padding)
+            .saturating_sub(ow)
+            .min(self.kernel)
+            .max(kw_start);
         Some((ih, kw_start, kw_end))
     }
 }
@@ -213,12 +260,15 @@ pub fn col2im(exec: &Exec, cols_grad: &[f32], g: &ConvGeometry, images_grad: &mu
         image.fill(0.0);
         for oh in 0..g.out_height {
             for ow in 0..g.out_width {
-                let patch = &cols_grad[(b * pixels_out + oh * g.out_width + ow) * patch_len..][..patch_len];
+                let patch =
+                    &cols_grad[(b * pixels_out + oh * g.out_width + ow) * patch_len..][..patch_len];
                 for (kh, source_row) in patch.chunks_exact(run).enumerate() {
                     if let Some((ih, kw_start, kw_end)) = g.kernel_row_span(oh, ow, kh) {
                         let source = &source_row[kw_start * g.in_channels..kw_end * g.in_channels];
                         let first_pixel = ih * g.width + ow + kw_start - g.padding;
-                        for (target, &value) in image[first_pixel * g.in_channels..].iter_mut().zip(source) {
+                        for (target, &value) in
+                            image[first_pixel * g.in_channels..].iter_mut().zip(source)
+                        {
                             *target += value;
                         }
                     }
@@ -306,7 +356,12 @@ mod tests {
     /// im2col against its definition, element by element, over several paddings and sizes.
     #[test]
     fn im2col_matches_its_definition() {
-        for (height, width, channels, kernel, padding) in [(5, 4, 2, 3, 1), (3, 6, 1, 3, 2), (4, 4, 3, 1, 0), (2, 2, 1, 3, 1)] {
+        for (height, width, channels, kernel, padding) in [
+            (5, 4, 2, 3, 1),
+            (3, 6, 1, 3, 2),
+            (4, 4, 3, 1, 0),
+            (2, 2, 1, 3, 1),
+        ] {
             let g = ConvGeometry::new(height, width, channels, kernel, padding);
             let batch = 2;
             let images = random(batch * height * width * channels, 6);
@@ -318,14 +373,28 @@ mod tests {
                         for kh in 0..kernel {
                             for kw in 0..kernel {
                                 for c in 0..channels {
-                                    let (ih, iw) = ((oh + kh) as isize - padding as isize, (ow + kw) as isize - padding as isize);
-                                    let expected = if ih < 0 || iw < 0 || ih >= height as isize || iw >= width as isize {
+                                    let (ih, iw) = (
+                                        (oh + kh) as isize - padding as isize,
+                                        (ow + kw) as isize - padding as isize,
+                                    );
+                                    let expected = if ih < 0
+                                        || iw < 0
+                                        || ih >= height as isize
+                                        || iw >= width as isize
+                                    {
                                         0.0
                                     } else {
-                                        images[b * height * width * channels + (ih as usize * width + iw as usize) * channels + c]
+                                        images[b * height * width * channels
+                                            + (ih as usize * width + iw as usize) * channels
+                                            + c]
                                     };
                                     let row = (b * g.out_height + oh) * g.out_width + ow;
-                                    assert_eq!(cols[row * g.patch_len() + (kh * kernel + kw) * channels + c], expected);
+                                    assert_eq!(
+                                        cols[row * g.patch_len()
+                                            + (kh * kernel + kw) * channels
+                                            + c],
+                                        expected
+                                    );
                                 }
                             }
                         }
@@ -348,8 +417,16 @@ mod tests {
             im2col(&exec, &images, &g, &mut cols);
             col2im(&exec, &cols_grad, &g, &mut images_grad);
             // <im2col(x), c> == <x, col2im(c)> up to rounding: they are adjoint maps.
-            let left: f64 = cols.iter().zip(&cols_grad).map(|(a, b)| f64::from(*a) * f64::from(*b)).sum();
-            let right: f64 = images.iter().zip(&images_grad).map(|(a, b)| f64::from(*a) * f64::from(*b)).sum();
+            let left: f64 = cols
+                .iter()
+                .zip(&cols_grad)
+                .map(|(a, b)| f64::from(*a) * f64::from(*b))
+                .sum();
+            let right: f64 = images
+                .iter()
+                .zip(&images_grad)
+                .map(|(a, b)| f64::from(*a) * f64::from(*b))
+                .sum();
             assert!((left - right).abs() < 1e-4, "{left} vs {right}");
             match &reference {
                 None => reference = Some((cols, images_grad)),

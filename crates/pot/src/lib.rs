@@ -27,7 +27,7 @@ pub mod train;
 pub mod transcript;
 pub mod verify;
 
-pub use bundle::{train_bundle, BundleSummary, BundleWriter};
+pub use bundle::{BundleSummary, BundleWriter, train_bundle};
 pub use commitment::Commitment;
 pub use dataset::PreparedData;
 pub use error::{PotError, SpecError};

@@ -6,10 +6,17 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use matrixai_pot::{bench, bundle, examples, Commitment, Exec, PotError, PreparedData, Sha256Hex, TaskSpec, Transcript, Verdict, Verifier};
+use matrixai_pot::{
+    Commitment, Exec, PotError, PreparedData, Sha256Hex, TaskSpec, Transcript, Verdict, Verifier,
+    bench, bundle, examples,
+};
 
 #[derive(Parser)]
-#[command(name = "matrixai-pot", version, about = "MatrixAI Proof of Training: deterministic training, transcripts and verification")]
+#[command(
+    name = "matrixai-pot",
+    version,
+    about = "MatrixAI Proof of Training: deterministic training, transcripts and verification"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -75,12 +82,18 @@ enum Command {
 
 fn read_spec(path: &Path) -> Result<TaskSpec, PotError> {
     let bytes = bundle::read_file_bounded(path, matrixai_pot::spec::limits::MAX_SPEC_BYTES)
-        .map_err(|detail| PotError::File { path: path.to_path_buf(), detail })?;
+        .map_err(|detail| PotError::File {
+            path: path.to_path_buf(),
+            detail,
+        })?;
     Ok(TaskSpec::from_json(&bytes)?)
 }
 
 fn print_json(value: &impl serde::Serialize) {
-    println!("{}", serde_json::to_string_pretty(value).expect("serialisable"));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("serialisable")
+    );
 }
 
 fn progress_bar(total: u64) -> ProgressBar {
@@ -89,19 +102,31 @@ fn progress_bar(total: u64) -> ProgressBar {
     }
     let bar = ProgressBar::new(total);
     bar.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} steps  loss {msg}  eta {eta}").expect("valid template"),
+        ProgressStyle::with_template("{bar:40} {pos}/{len} steps  loss {msg}  eta {eta}")
+            .expect("valid template"),
     );
     bar
 }
 
 fn run(cli: Cli) -> Result<ExitCode, PotError> {
     match cli.command {
-        Command::Train { spec, out, data, bundle_uri, threads } => {
+        Command::Train {
+            spec,
+            out,
+            data,
+            bundle_uri,
+            threads,
+        } => {
             let spec = read_spec(&spec)?;
             let plan = spec.validate()?;
             let data = PreparedData::for_spec(&spec, data.as_deref())?;
             let exec = Exec::new(threads, None)?;
-            tracing::info!(steps = plan.total_steps, checkpoints = plan.segment_count() + 1, parameters = plan.architecture.parameter_count(), "training");
+            tracing::info!(
+                steps = plan.total_steps,
+                checkpoints = plan.segment_count() + 1,
+                parameters = plan.architecture.parameter_count(),
+                "training"
+            );
             let bar = progress_bar(plan.total_steps);
             let summary = matrixai_pot::train_bundle(&spec, &data, &out, &exec, |step, loss| {
                 bar.set_position(step);
@@ -109,24 +134,51 @@ fn run(cli: Cli) -> Result<ExitCode, PotError> {
             })?;
             bar.finish_and_clear();
             tracing::info!(accuracy_ppm = summary.transcript.accuracy_ppm, root = %summary.transcript.root, "bundle written to {}", out.display());
-            let uri = bundle_uri.unwrap_or_else(|| format!("file://{}", std::path::absolute(&out).unwrap_or(out.clone()).display()));
+            let uri = bundle_uri.unwrap_or_else(|| {
+                format!(
+                    "file://{}",
+                    std::path::absolute(&out).unwrap_or(out.clone()).display()
+                )
+            });
             let commitment = Commitment::new(&summary, &uri)?;
-            println!("{}", String::from_utf8(commitment.to_json()?).expect("JSON is UTF-8"));
+            println!(
+                "{}",
+                String::from_utf8(commitment.to_json()?).expect("JSON is UTF-8")
+            );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Verify { spec, bundle, challenge, segments, commitment, data, threads } => {
+        Command::Verify {
+            spec,
+            bundle,
+            challenge,
+            segments,
+            commitment,
+            data,
+            threads,
+        } => {
             let spec = read_spec(&spec)?;
             let data = PreparedData::for_spec(&spec, data.as_deref())?;
             let exec = Exec::new(threads, None)?;
             let commitment = match commitment {
                 Some(path) => {
-                    let bytes = bundle::read_file_bounded(&path, matrixai_pot::commitment::MAX_PROOFSDATA_BYTES as u64)
-                        .map_err(|detail| PotError::File { path: path.clone(), detail })?;
+                    let bytes = bundle::read_file_bounded(
+                        &path,
+                        matrixai_pot::commitment::MAX_PROOFSDATA_BYTES as u64,
+                    )
+                    .map_err(|detail| PotError::File {
+                        path: path.clone(),
+                        detail,
+                    })?;
                     Some(Commitment::from_json(bytes.trim_ascii())?)
                 }
                 None => None,
             };
-            let report = Verifier::new(&spec, &data, &exec)?.verify(&bundle, challenge.0, usize::try_from(segments).unwrap_or(usize::MAX), commitment.as_ref());
+            let report = Verifier::new(&spec, &data, &exec)?.verify(
+                &bundle,
+                challenge.0,
+                usize::try_from(segments).unwrap_or(usize::MAX),
+                commitment.as_ref(),
+            );
             print_json(&report);
             match report.verdict {
                 Verdict::Accept => {
@@ -141,9 +193,14 @@ fn run(cli: Cli) -> Result<ExitCode, PotError> {
         }
         Command::Inspect { path } => {
             if path.is_dir() {
-                let bytes = bundle::read_file_bounded(&path.join(bundle::TRANSCRIPT_FILE), 64 << 20)
-                    .map_err(|detail| PotError::File { path: path.join(bundle::TRANSCRIPT_FILE), detail })?;
-                let transcript: Transcript = serde_json::from_slice(&bytes).map_err(|e| PotError::Bundle(format!("transcript.json: {e}")))?;
+                let bytes =
+                    bundle::read_file_bounded(&path.join(bundle::TRANSCRIPT_FILE), 64 << 20)
+                        .map_err(|detail| PotError::File {
+                            path: path.join(bundle::TRANSCRIPT_FILE),
+                            detail,
+                        })?;
+                let transcript: Transcript = serde_json::from_slice(&bytes)
+                    .map_err(|e| PotError::Bundle(format!("transcript.json: {e}")))?;
                 print_json(&serde_json::json!({
                     "kind": "bundle",
                     "spec_sha256": transcript.spec_sha256,
@@ -176,7 +233,13 @@ fn run(cli: Cli) -> Result<ExitCode, PotError> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench { threads, repeats, trials, scales, work_dir } => {
+        Command::Bench {
+            threads,
+            repeats,
+            trials,
+            scales,
+            work_dir,
+        } => {
             let exec = Exec::new(threads, None)?;
             let repeats = repeats.max(1);
             let mut models = Vec::new();
@@ -184,7 +247,9 @@ fn run(cli: Cli) -> Result<ExitCode, PotError> {
                 for (name, json) in examples::ALL {
                     let spec = TaskSpec::from_json(json.as_bytes())?;
                     tracing::info!(model = name, scale, "benchmarking");
-                    models.push(bench::bench_model(name, &spec, scale, &exec, repeats, &work_dir)?);
+                    models.push(bench::bench_model(
+                        name, &spec, scale, &exec, repeats, &work_dir,
+                    )?);
                 }
             }
             let detection = if trials > 0 {
@@ -194,7 +259,12 @@ fn run(cli: Cli) -> Result<ExitCode, PotError> {
             } else {
                 Vec::new()
             };
-            print_json(&bench::BenchReport { threads: exec.threads(), repeats, models, detection });
+            print_json(&bench::BenchReport {
+                threads: exec.threads(),
+                repeats,
+                models,
+                detection,
+            });
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -203,7 +273,8 @@ fn run(cli: Cli) -> Result<ExitCode, PotError> {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
         .init();

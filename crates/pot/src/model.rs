@@ -9,7 +9,7 @@ use crate::dataset::DatasetShape;
 use crate::error::SpecError;
 use crate::fixed_math;
 use crate::kernels::{self, ConvGeometry, Exec};
-use crate::spec::{limits, LayerSpec, ModelSpec};
+use crate::spec::{LayerSpec, ModelSpec, limits};
 
 /// One parameter tensor: where it sits in the flat vector and its shape.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,11 +22,30 @@ pub struct TensorInfo {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layer {
-    Dense { inputs: usize, outputs: usize, weight: usize, bias: usize },
-    Relu { len: usize },
-    Conv2d { geometry: ConvGeometry, out_channels: usize, weight: usize, bias: usize },
-    MaxPool2d { height: usize, width: usize, channels: usize, size: usize },
-    Flatten { len: usize },
+    Dense {
+        inputs: usize,
+        outputs: usize,
+        weight: usize,
+        bias: usize,
+    },
+    Relu {
+        len: usize,
+    },
+    Conv2d {
+        geometry: ConvGeometry,
+        out_channels: usize,
+        weight: usize,
+        bias: usize,
+    },
+    MaxPool2d {
+        height: usize,
+        width: usize,
+        channels: usize,
+        size: usize,
+    },
+    Flatten {
+        len: usize,
+    },
 }
 
 impl Layer {
@@ -34,8 +53,17 @@ impl Layer {
         match *self {
             Layer::Dense { outputs, .. } => outputs,
             Layer::Relu { len } | Layer::Flatten { len } => len,
-            Layer::Conv2d { geometry: g, out_channels, .. } => g.out_height * g.out_width * out_channels,
-            Layer::MaxPool2d { height, width, channels, size } => (height / size) * (width / size) * channels,
+            Layer::Conv2d {
+                geometry: g,
+                out_channels,
+                ..
+            } => g.out_height * g.out_width * out_channels,
+            Layer::MaxPool2d {
+                height,
+                width,
+                channels,
+                size,
+            } => (height / size) * (width / size) * channels,
         }
     }
 }
@@ -43,14 +71,22 @@ impl Layer {
 #[derive(Debug, Clone, Copy)]
 enum Shape {
     Flat(usize),
-    Image { height: usize, width: usize, channels: usize },
+    Image {
+        height: usize,
+        width: usize,
+        channels: usize,
+    },
 }
 
 impl Shape {
     fn len(self) -> usize {
         match self {
             Shape::Flat(len) => len,
-            Shape::Image { height, width, channels } => height * width * channels,
+            Shape::Image {
+                height,
+                width,
+                channels,
+            } => height * width * channels,
         }
     }
 }
@@ -75,10 +111,16 @@ impl Architecture {
         }
         let mut shape = match data.input_shape[..] {
             [features] => Shape::Flat(features as usize),
-            [height, width, channels] => {
-                Shape::Image { height: height as usize, width: width as usize, channels: channels as usize }
+            [height, width, channels] => Shape::Image {
+                height: height as usize,
+                width: width as usize,
+                channels: channels as usize,
+            },
+            _ => {
+                return Err(SpecError::Invalid(
+                    "dataset.input_shape must have 1 or 3 dimensions".into(),
+                ));
             }
-            _ => return Err(SpecError::Invalid("dataset.input_shape must have 1 or 3 dimensions".into())),
         };
         let mut layers = Vec::with_capacity(model.layers.len());
         let mut tensors: Vec<TensorInfo> = Vec::new();
@@ -93,7 +135,12 @@ impl Architecture {
                     limits::MAX_PARAMETERS
                 )));
             }
-            tensors.push(TensorInfo { name, shape, offset, len });
+            tensors.push(TensorInfo {
+                name,
+                shape,
+                offset,
+                len,
+            });
             Ok(offset)
         };
         for (index, layer) in model.layers.iter().enumerate() {
@@ -102,10 +149,18 @@ impl Architecture {
                 (LayerSpec::Dense { units }, Shape::Flat(inputs)) => {
                     check_units(&position, "units", units, limits::MAX_UNITS)?;
                     let outputs = units as usize;
-                    let weight = add_tensor(format!("layers.{index}.dense.weight"), vec![inputs, outputs])?;
+                    let weight = add_tensor(
+                        format!("layers.{index}.dense.weight"),
+                        vec![inputs, outputs],
+                    )?;
                     let bias = add_tensor(format!("layers.{index}.dense.bias"), vec![outputs])?;
                     shape = Shape::Flat(outputs);
-                    Layer::Dense { inputs, outputs, weight, bias }
+                    Layer::Dense {
+                        inputs,
+                        outputs,
+                        weight,
+                        bias,
+                    }
                 }
                 (LayerSpec::Dense { .. }, Shape::Image { .. }) => {
                     return Err(SpecError::Invalid(format!(
@@ -117,7 +172,18 @@ impl Architecture {
                     shape = Shape::Flat(shape.len());
                     Layer::Flatten { len: shape.len() }
                 }
-                (LayerSpec::Conv2d { out_channels, kernel, padding }, Shape::Image { height, width, channels }) => {
+                (
+                    LayerSpec::Conv2d {
+                        out_channels,
+                        kernel,
+                        padding,
+                    },
+                    Shape::Image {
+                        height,
+                        width,
+                        channels,
+                    },
+                ) => {
                     check_units(&position, "out_channels", out_channels, limits::MAX_UNITS)?;
                     check_units(&position, "kernel", kernel, limits::MAX_KERNEL)?;
                     if padding >= kernel {
@@ -137,19 +203,45 @@ impl Architecture {
                         format!("layers.{index}.conv2d.weight"),
                         vec![kernel, kernel, channels, out_channels],
                     )?;
-                    let bias = add_tensor(format!("layers.{index}.conv2d.bias"), vec![out_channels])?;
-                    shape = Shape::Image { height: geometry.out_height, width: geometry.out_width, channels: out_channels };
-                    Layer::Conv2d { geometry, out_channels, weight, bias }
+                    let bias =
+                        add_tensor(format!("layers.{index}.conv2d.bias"), vec![out_channels])?;
+                    shape = Shape::Image {
+                        height: geometry.out_height,
+                        width: geometry.out_width,
+                        channels: out_channels,
+                    };
+                    Layer::Conv2d {
+                        geometry,
+                        out_channels,
+                        weight,
+                        bias,
+                    }
                 }
-                (LayerSpec::MaxPool2d { size }, Shape::Image { height, width, channels }) => {
+                (
+                    LayerSpec::MaxPool2d { size },
+                    Shape::Image {
+                        height,
+                        width,
+                        channels,
+                    },
+                ) => {
                     let size = size as usize;
                     if size == 0 || size > height || size > width {
                         return Err(SpecError::Invalid(format!(
                             "{position}: pool size {size} does not fit a {height}x{width} input"
                         )));
                     }
-                    shape = Shape::Image { height: height / size, width: width / size, channels };
-                    Layer::MaxPool2d { height, width, channels, size }
+                    shape = Shape::Image {
+                        height: height / size,
+                        width: width / size,
+                        channels,
+                    };
+                    Layer::MaxPool2d {
+                        height,
+                        width,
+                        channels,
+                        size,
+                    }
                 }
                 (LayerSpec::Conv2d { .. } | LayerSpec::MaxPool2d { .. }, Shape::Flat(_)) => {
                     return Err(SpecError::Invalid(format!(
@@ -175,7 +267,12 @@ impl Architecture {
                 )));
             }
         }
-        Ok(Self { layers, tensors, input_len: data.feature_len() as usize, classes: data.classes as usize })
+        Ok(Self {
+            layers,
+            tensors,
+            input_len: data.feature_len() as usize,
+            classes: data.classes as usize,
+        })
     }
 
     /// Floats a [`Workspace`] holds per sample: every activation, convolution patches and two
@@ -205,10 +302,18 @@ impl Architecture {
         let mut rng = CounterRng::for_seed("init", seed, 0);
         for layer in &self.layers {
             let (fan_in, weight, bias, outputs) = match *layer {
-                Layer::Dense { inputs, outputs, weight, bias } => (inputs, weight, bias, outputs),
-                Layer::Conv2d { geometry, out_channels, weight, bias } => {
-                    (geometry.patch_len(), weight, bias, out_channels)
-                }
+                Layer::Dense {
+                    inputs,
+                    outputs,
+                    weight,
+                    bias,
+                } => (inputs, weight, bias, outputs),
+                Layer::Conv2d {
+                    geometry,
+                    out_channels,
+                    weight,
+                    bias,
+                } => (geometry.patch_len(), weight, bias, out_channels),
                 _ => continue,
             };
             let bound = 1.0 / (fan_in as f32).sqrt();
@@ -225,7 +330,9 @@ impl Architecture {
 
 fn check_units(position: &str, field: &str, value: u32, max: u32) -> Result<(), SpecError> {
     if value == 0 || value > max {
-        return Err(SpecError::Invalid(format!("{position}: {field} must be in 1..={max}, got {value}")));
+        return Err(SpecError::Invalid(format!(
+            "{position}: {field} must be in 1..={max}, got {value}"
+        )));
     }
     Ok(())
 }
@@ -257,14 +364,17 @@ impl Workspace {
             widest = widest.max(layer.output_len());
             match layer {
                 Layer::Conv2d { geometry, .. } => {
-                    let len = capacity * geometry.out_height * geometry.out_width * geometry.patch_len();
+                    let len =
+                        capacity * geometry.out_height * geometry.out_width * geometry.patch_len();
                     widest_patches = widest_patches.max(len);
                     patches.push(vec![0.0; len]);
                 }
                 _ => patches.push(Vec::new()),
             }
             match layer {
-                Layer::MaxPool2d { .. } => pool_sources.push(vec![0; capacity * layer.output_len()]),
+                Layer::MaxPool2d { .. } => {
+                    pool_sources.push(vec![0; capacity * layer.output_len()])
+                }
                 _ => pool_sources.push(Vec::new()),
             }
         }
@@ -287,7 +397,12 @@ impl Workspace {
     }
 
     /// Copies the given rows of `features` into the input buffer; returns the batch size.
-    pub fn load_batch(&mut self, features: &[f32], input_len: usize, rows: impl Iterator<Item = usize>) -> usize {
+    pub fn load_batch(
+        &mut self,
+        features: &[f32],
+        input_len: usize,
+        rows: impl Iterator<Item = usize>,
+    ) -> usize {
         let input = &mut self.activations[0];
         let mut count = 0;
         for row in rows {
@@ -301,13 +416,24 @@ impl Workspace {
 }
 
 /// Runs the layers on the first `batch` samples of the workspace input; returns the logits.
-pub fn forward<'w>(arch: &Architecture, exec: &Exec, params: &[f32], ws: &'w mut Workspace, batch: usize) -> &'w [f32] {
+pub fn forward<'w>(
+    arch: &Architecture,
+    exec: &Exec,
+    params: &[f32],
+    ws: &'w mut Workspace,
+    batch: usize,
+) -> &'w [f32] {
     for (index, layer) in arch.layers.iter().enumerate() {
         let (before, after) = ws.activations.split_at_mut(index + 1);
         let input = &before[index][..batch * input_len_of(arch, index)];
         let output = &mut after[0][..batch * layer.output_len()];
         match *layer {
-            Layer::Dense { inputs, outputs, weight, bias } => kernels::dense_forward(
+            Layer::Dense {
+                inputs,
+                outputs,
+                weight,
+                bias,
+            } => kernels::dense_forward(
                 exec,
                 input,
                 &params[weight..weight + inputs * outputs],
@@ -321,8 +447,14 @@ pub fn forward<'w>(arch: &Architecture, exec: &Exec, params: &[f32], ws: &'w mut
                 }
             }
             Layer::Flatten { .. } => output.copy_from_slice(input),
-            Layer::Conv2d { geometry, out_channels, weight, bias } => {
-                let patches = &mut ws.patches[index][..batch * geometry.out_height * geometry.out_width * geometry.patch_len()];
+            Layer::Conv2d {
+                geometry,
+                out_channels,
+                weight,
+                bias,
+            } => {
+                let patches = &mut ws.patches[index]
+                    [..batch * geometry.out_height * geometry.out_width * geometry.patch_len()];
                 kernels::im2col(exec, input, &geometry, patches);
                 kernels::dense_forward(
                     exec,
@@ -333,7 +465,12 @@ pub fn forward<'w>(arch: &Architecture, exec: &Exec, params: &[f32], ws: &'w mut
                     output,
                 );
             }
-            Layer::MaxPool2d { height, width, channels, size } => {
+            Layer::MaxPool2d {
+                height,
+                width,
+                channels,
+                size,
+            } => {
                 let sources = &mut ws.pool_sources[index][..batch * layer.output_len()];
                 max_pool(input, height, width, channels, size, output, sources);
             }
@@ -343,23 +480,42 @@ pub fn forward<'w>(arch: &Architecture, exec: &Exec, params: &[f32], ws: &'w mut
 }
 
 fn input_len_of(arch: &Architecture, layer_index: usize) -> usize {
-    if layer_index == 0 { arch.input_len } else { arch.layers[layer_index - 1].output_len() }
+    if layer_index == 0 {
+        arch.input_len
+    } else {
+        arch.layers[layer_index - 1].output_len()
+    }
 }
 
 /// Max over each size x size window (stride = size), first maximum in scan order wins.
-fn max_pool(input: &[f32], height: usize, width: usize, channels: usize, size: usize, output: &mut [f32], sources: &mut [u32]) {
+fn max_pool(
+    input: &[f32],
+    height: usize,
+    width: usize,
+    channels: usize,
+    size: usize,
+    output: &mut [f32],
+    sources: &mut [u32],
+) {
     let (out_h, out_w) = (height / size, width / size);
     let image_len = height * width * channels;
     let out_len = out_h * out_w * channels;
-    for (b, (out_image, source_image)) in output.chunks_exact_mut(out_len).zip(sources.chunks_exact_mut(out_len)).enumerate() {
+    for (b, (out_image, source_image)) in output
+        .chunks_exact_mut(out_len)
+        .zip(sources.chunks_exact_mut(out_len))
+        .enumerate()
+    {
         for oh in 0..out_h {
             for ow in 0..out_w {
                 for c in 0..channels {
-                    let mut best_index = b * image_len + ((oh * size) * width + ow * size) * channels + c;
+                    let mut best_index =
+                        b * image_len + ((oh * size) * width + ow * size) * channels + c;
                     let mut best = input[best_index];
                     for dh in 0..size {
                         for dw in 0..size {
-                            let index = b * image_len + ((oh * size + dh) * width + ow * size + dw) * channels + c;
+                            let index = b * image_len
+                                + ((oh * size + dh) * width + ow * size + dw) * channels
+                                + c;
                             if input[index] > best {
                                 best = input[index];
                                 best_index = index;
@@ -367,7 +523,8 @@ fn max_pool(input: &[f32], height: usize, width: usize, channels: usize, size: u
                         }
                     }
                     out_image[(oh * out_w + ow) * channels + c] = best;
-                    source_image[(oh * out_w + ow) * channels + c] = (best_index - b * image_len) as u32;
+                    source_image[(oh * out_w + ow) * channels + c] =
+                        (best_index - b * image_len) as u32;
                 }
             }
         }
@@ -379,10 +536,19 @@ fn max_pool(input: &[f32], height: usize, width: usize, channels: usize, size: u
 /// Per sample: m = max logit, s = sum of exp(l_j - m) for j = 0, 1, ..., loss = ln(s) - (l_y - m),
 /// grad_j = (exp(l_j - m) / s - [j = y]) / batch. The batch loss sums samples in order, then
 /// divides by the batch size.
-pub fn softmax_cross_entropy(logits: &[f32], labels: &[u32], classes: usize, grad: &mut [f32]) -> f32 {
+pub fn softmax_cross_entropy(
+    logits: &[f32],
+    labels: &[u32],
+    classes: usize,
+    grad: &mut [f32],
+) -> f32 {
     let batch = labels.len();
     let mut total = 0.0f32;
-    for ((row, &label), grad_row) in logits.chunks_exact(classes).zip(labels).zip(grad.chunks_exact_mut(classes)) {
+    for ((row, &label), grad_row) in logits
+        .chunks_exact(classes)
+        .zip(labels)
+        .zip(grad.chunks_exact_mut(classes))
+    {
         let mut max = row[0];
         for &value in &row[1..] {
             if value > max {
@@ -407,19 +573,43 @@ pub fn softmax_cross_entropy(logits: &[f32], labels: &[u32], classes: usize, gra
 }
 
 /// Backward pass from the logits' gradient (left in `ws.grad_out`) into `grads` (overwritten).
-pub fn backward(arch: &Architecture, exec: &Exec, params: &[f32], ws: &mut Workspace, batch: usize, grads: &mut [f32]) {
+pub fn backward(
+    arch: &Architecture,
+    exec: &Exec,
+    params: &[f32],
+    ws: &mut Workspace,
+    batch: usize,
+    grads: &mut [f32],
+) {
     for (index, layer) in arch.layers.iter().enumerate().rev() {
         let input = &ws.activations[index][..batch * input_len_of(arch, index)];
         let grad_out = &ws.grad_out[..batch * layer.output_len()];
         let need_input_grad = index > 0;
         let grad_in = &mut ws.grad_in[..batch * input_len_of(arch, index)];
         match *layer {
-            Layer::Dense { inputs, outputs, weight, bias } => {
-                kernels::dense_weight_grad(exec, input, grad_out, inputs, outputs, &mut grads[weight..weight + inputs * outputs]);
+            Layer::Dense {
+                inputs,
+                outputs,
+                weight,
+                bias,
+            } => {
+                kernels::dense_weight_grad(
+                    exec,
+                    input,
+                    grad_out,
+                    inputs,
+                    outputs,
+                    &mut grads[weight..weight + inputs * outputs],
+                );
                 kernels::bias_grad(grad_out, &mut grads[bias..bias + outputs]);
                 if need_input_grad {
                     let transposed = &mut ws.transposed[..inputs * outputs];
-                    kernels::transpose(&params[weight..weight + inputs * outputs], inputs, outputs, transposed);
+                    kernels::transpose(
+                        &params[weight..weight + inputs * outputs],
+                        inputs,
+                        outputs,
+                        transposed,
+                    );
                     kernels::dense_input_grad(exec, grad_out, transposed, outputs, inputs, grad_in);
                 }
             }
@@ -429,25 +619,59 @@ pub fn backward(arch: &Architecture, exec: &Exec, params: &[f32], ws: &mut Works
                 }
             }
             Layer::Flatten { .. } => grad_in.copy_from_slice(grad_out),
-            Layer::Conv2d { geometry, out_channels, weight, bias } => {
+            Layer::Conv2d {
+                geometry,
+                out_channels,
+                weight,
+                bias,
+            } => {
                 let patch_len = geometry.patch_len();
-                let patches = &ws.patches[index][..batch * geometry.out_height * geometry.out_width * patch_len];
-                kernels::dense_weight_grad(exec, patches, grad_out, patch_len, out_channels, &mut grads[weight..weight + patch_len * out_channels]);
+                let patches = &ws.patches[index]
+                    [..batch * geometry.out_height * geometry.out_width * patch_len];
+                kernels::dense_weight_grad(
+                    exec,
+                    patches,
+                    grad_out,
+                    patch_len,
+                    out_channels,
+                    &mut grads[weight..weight + patch_len * out_channels],
+                );
                 kernels::bias_grad(grad_out, &mut grads[bias..bias + out_channels]);
                 if need_input_grad {
                     let transposed = &mut ws.transposed[..patch_len * out_channels];
-                    kernels::transpose(&params[weight..weight + patch_len * out_channels], patch_len, out_channels, transposed);
+                    kernels::transpose(
+                        &params[weight..weight + patch_len * out_channels],
+                        patch_len,
+                        out_channels,
+                        transposed,
+                    );
                     let patch_grad = &mut ws.patch_grad[..patches.len()];
-                    kernels::dense_input_grad(exec, grad_out, transposed, out_channels, patch_len, patch_grad);
+                    kernels::dense_input_grad(
+                        exec,
+                        grad_out,
+                        transposed,
+                        out_channels,
+                        patch_len,
+                        patch_grad,
+                    );
                     kernels::col2im(exec, patch_grad, &geometry, grad_in);
                 }
             }
-            Layer::MaxPool2d { height, width, channels, .. } => {
+            Layer::MaxPool2d {
+                height,
+                width,
+                channels,
+                ..
+            } => {
                 let image_len = height * width * channels;
                 let out_len = layer.output_len();
                 let sources = &ws.pool_sources[index][..batch * out_len];
                 grad_in.fill(0.0);
-                for (b, (g_out, source)) in grad_out.chunks_exact(out_len).zip(sources.chunks_exact(out_len)).enumerate() {
+                for (b, (g_out, source)) in grad_out
+                    .chunks_exact(out_len)
+                    .zip(sources.chunks_exact(out_len))
+                    .enumerate()
+                {
                     for (&g, &s) in g_out.iter().zip(source) {
                         grad_in[b * image_len + s as usize] = g;
                     }
@@ -461,7 +685,14 @@ pub fn backward(arch: &Architecture, exec: &Exec, params: &[f32], ws: &mut Works
 }
 
 /// Number of evaluation rows whose highest logit (first on ties) is the label.
-pub fn count_correct(arch: &Architecture, exec: &Exec, params: &[f32], features: &[f32], labels: &[u32], ws: &mut Workspace) -> u64 {
+pub fn count_correct(
+    arch: &Architecture,
+    exec: &Exec,
+    params: &[f32],
+    features: &[f32],
+    labels: &[u32],
+    ws: &mut Workspace,
+) -> u64 {
     let mut correct = 0u64;
     let rows = labels.len();
     let mut start = 0;
@@ -495,14 +726,20 @@ mod tests {
         let mut model = spec.model.clone();
         model.layers.insert(4, LayerSpec::Dense { units: 6 });
         model.layers.insert(5, LayerSpec::Relu);
-        let shape = DatasetShape { rows: 10, input_shape: vec![5, 4, 2], classes: 3 };
+        let shape = DatasetShape {
+            rows: 10,
+            input_shape: vec![5, 4, 2],
+            classes: 3,
+        };
         *model.layers.last_mut().unwrap() = LayerSpec::Dense { units: 3 };
         let arch = Architecture::plan(&model, &shape).unwrap();
         let exec = Exec::single_thread();
         let params = arch.initial_parameters(11);
         let mut rng = CounterRng::for_seed("grad-test", 1, 0);
         let batch = 3;
-        let features: Vec<f32> = (0..batch * arch.input_len).map(|_| rng.next_unit_f32() * 2.0 - 1.0).collect();
+        let features: Vec<f32> = (0..batch * arch.input_len)
+            .map(|_| rng.next_unit_f32() * 2.0 - 1.0)
+            .collect();
         let labels = vec![0u32, 2, 1];
         let loss_at = |p: &[f32]| {
             let mut ws = Workspace::new(&arch, batch);
@@ -516,7 +753,8 @@ mod tests {
         let logits = forward(&arch, &exec, &params, &mut ws, batch).to_vec();
         let mut grad_logits = vec![0.0; logits.len()];
         softmax_cross_entropy(&logits, &labels, arch.classes, &mut grad_logits);
-        ws.logits_grad(grad_logits.len()).copy_from_slice(&grad_logits);
+        ws.logits_grad(grad_logits.len())
+            .copy_from_slice(&grad_logits);
         let mut grads = vec![0.0; params.len()];
         backward(&arch, &exec, &params, &mut ws, batch, &mut grads);
         for index in (0..params.len()).step_by(7) {
@@ -525,9 +763,13 @@ mod tests {
             plus[index] += step;
             let mut minus = params.clone();
             minus[index] -= step;
-            let numeric = (f64::from(loss_at(&plus)) - f64::from(loss_at(&minus))) / (2.0 * f64::from(step));
+            let numeric =
+                (f64::from(loss_at(&plus)) - f64::from(loss_at(&minus))) / (2.0 * f64::from(step));
             let analytic = f64::from(grads[index]);
-            assert!((numeric - analytic).abs() < 2e-3 + 0.05 * analytic.abs(), "parameter {index}: numeric {numeric}, analytic {analytic}");
+            assert!(
+                (numeric - analytic).abs() < 2e-3 + 0.05 * analytic.abs(),
+                "parameter {index}: numeric {numeric}, analytic {analytic}"
+            );
         }
     }
 }

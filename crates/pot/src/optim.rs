@@ -10,9 +10,20 @@ use crate::spec::OptimizerSpec;
 /// Adam: g = grad + wd * p; m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
 /// p -= (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps) with t = step + 1; the powers
 /// are taken in f64 by repeated squaring so they depend on `step` alone.
-pub fn apply(optimizer: &OptimizerSpec, step: u64, params: &mut [f32], grads: &[f32], state: &mut [f32]) {
+pub fn apply(
+    optimizer: &OptimizerSpec,
+    step: u64,
+    params: &mut [f32],
+    grads: &[f32],
+    state: &mut [f32],
+) {
     match *optimizer {
-        OptimizerSpec::Sgd { lr, momentum, weight_decay, nesterov } => {
+        OptimizerSpec::Sgd {
+            lr,
+            momentum,
+            weight_decay,
+            nesterov,
+        } => {
             if momentum == 0.0 {
                 for (p, &grad) in params.iter_mut().zip(grads) {
                     let g = grad + weight_decay * *p;
@@ -27,14 +38,25 @@ pub fn apply(optimizer: &OptimizerSpec, step: u64, params: &mut [f32], grads: &[
                 *p -= lr * direction;
             }
         }
-        OptimizerSpec::Adam { lr, beta1, beta2, eps, weight_decay } => {
+        OptimizerSpec::Adam {
+            lr,
+            beta1,
+            beta2,
+            eps,
+            weight_decay,
+        } => {
             let t = step + 1;
             let correction1 = 1.0 - power(f64::from(beta1), t);
             let correction2 = 1.0 - power(f64::from(beta2), t);
             let step_size = (f64::from(lr) / correction1) as f32;
             let correction2_sqrt = correction2.sqrt() as f32;
             let (first, second) = state.split_at_mut(params.len());
-            for (((p, &grad), m), v) in params.iter_mut().zip(grads).zip(first.iter_mut()).zip(second.iter_mut()) {
+            for (((p, &grad), m), v) in params
+                .iter_mut()
+                .zip(grads)
+                .zip(first.iter_mut())
+                .zip(second.iter_mut())
+            {
                 let g = grad + weight_decay * *p;
                 *m = beta1 * *m + (1.0 - beta1) * g;
                 *v = beta2 * *v + (1.0 - beta2) * (g * g);
@@ -68,19 +90,34 @@ mod tests {
         // torch.optim.SGD([p], lr=0.1, momentum=0.9, weight_decay=0.01), grads 1.0 then 0.5:
         // step 1: g = 1 + 0.01 = 1.01, buf = 1.01, p = 1 - 0.101 = 0.899
         // step 2: g = 0.5 + 0.00899 = 0.50899, buf = 0.909 + 0.50899 = 1.41799, p = 0.899 - 0.141799
-        let optimizer = OptimizerSpec::Sgd { lr: 0.1, momentum: 0.9, weight_decay: 0.01, nesterov: false };
+        let optimizer = OptimizerSpec::Sgd {
+            lr: 0.1,
+            momentum: 0.9,
+            weight_decay: 0.01,
+            nesterov: false,
+        };
         let mut params = [1.0f32];
         let mut state = [0.0f32];
         apply(&optimizer, 0, &mut params, &[1.0], &mut state);
         assert!((params[0] - 0.899).abs() < 1e-6);
         apply(&optimizer, 1, &mut params, &[0.5], &mut state);
-        assert!((params[0] - (0.899 - 0.141_799)).abs() < 1e-6, "{}", params[0]);
+        assert!(
+            (params[0] - (0.899 - 0.141_799)).abs() < 1e-6,
+            "{}",
+            params[0]
+        );
     }
 
     #[test]
     fn adam_first_step_moves_by_lr() {
         // Adam's bias-corrected first step is lr * g / (|g| + eps) = lr * sign(g).
-        let optimizer = OptimizerSpec::Adam { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 };
+        let optimizer = OptimizerSpec::Adam {
+            lr: 0.01,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+        };
         let mut params = [0.5f32, -0.5];
         let mut state = [0.0f32; 4];
         apply(&optimizer, 0, &mut params, &[3.0, -0.2], &mut state);

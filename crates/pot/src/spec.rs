@@ -64,12 +64,20 @@ pub struct ModelSpec {
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum LayerSpec {
     /// Fully connected layer on a flat input.
-    Dense { units: u32 },
+    Dense {
+        units: u32,
+    },
     Relu,
     /// 2-D convolution, stride 1, zero padding on each side, on an image input (H, W, C).
-    Conv2d { out_channels: u32, kernel: u32, padding: u32 },
+    Conv2d {
+        out_channels: u32,
+        kernel: u32,
+        padding: u32,
+    },
     /// Non-overlapping max pooling with a square window of `size` (stride = size).
-    MaxPool2d { size: u32 },
+    MaxPool2d {
+        size: u32,
+    },
     /// Turns an image (H, W, C) into a flat vector in that order.
     Flatten,
 }
@@ -152,9 +160,13 @@ impl TaskSpec {
     /// Parses and validates a spec from JSON bytes.
     pub fn from_json(bytes: &[u8]) -> Result<Self, SpecError> {
         if bytes.len() as u64 > limits::MAX_SPEC_BYTES {
-            return Err(SpecError::TooLarge { bytes: bytes.len() as u64, max: limits::MAX_SPEC_BYTES });
+            return Err(SpecError::TooLarge {
+                bytes: bytes.len() as u64,
+                max: limits::MAX_SPEC_BYTES,
+            });
         }
-        let spec: TaskSpec = serde_json::from_slice(bytes).map_err(|e| SpecError::Parse(e.to_string()))?;
+        let spec: TaskSpec =
+            serde_json::from_slice(bytes).map_err(|e| SpecError::Parse(e.to_string()))?;
         spec.validate()?;
         Ok(spec)
     }
@@ -172,7 +184,12 @@ impl TaskSpec {
     pub fn dataset_shape(&self) -> DatasetShape {
         match &self.dataset {
             DatasetSpec::Bundled { name } => name.shape(),
-            DatasetSpec::Csv { rows, input_shape, classes, .. } => DatasetShape {
+            DatasetSpec::Csv {
+                rows,
+                input_shape,
+                classes,
+                ..
+            } => DatasetShape {
                 rows: *rows,
                 input_shape: input_shape.clone(),
                 classes: *classes,
@@ -183,27 +200,50 @@ impl TaskSpec {
     /// Checks everything that can be checked without the data and returns the derived plan.
     pub fn validate(&self) -> Result<TrainingPlan, SpecError> {
         if self.v != SPEC_VERSION {
-            return Err(SpecError::Version { found: self.v, supported: SPEC_VERSION });
+            return Err(SpecError::Version {
+                found: self.v,
+                supported: SPEC_VERSION,
+            });
         }
         if let DatasetSpec::Csv { uri, sha256, .. } = &self.dataset {
             if uri.is_empty() || uri.len() > 2048 {
-                return Err(SpecError::Invalid("dataset.uri must be 1 to 2048 bytes".into()));
+                return Err(SpecError::Invalid(
+                    "dataset.uri must be 1 to 2048 bytes".into(),
+                ));
             }
             if sha256.len() != 64 || hex::decode(sha256).is_err() {
-                return Err(SpecError::Invalid("dataset.sha256 must be 64 hex digits".into()));
+                return Err(SpecError::Invalid(
+                    "dataset.sha256 must be 64 hex digits".into(),
+                ));
             }
         }
         let shape = self.dataset_shape();
         shape.validate()?;
-        validate_range("epochs", u64::from(self.epochs), 1, u64::from(limits::MAX_EPOCHS))?;
-        validate_range("batch_size", u64::from(self.batch_size), 1, u64::from(limits::MAX_BATCH_SIZE))?;
+        validate_range(
+            "epochs",
+            u64::from(self.epochs),
+            1,
+            u64::from(limits::MAX_EPOCHS),
+        )?;
+        validate_range(
+            "batch_size",
+            u64::from(self.batch_size),
+            1,
+            u64::from(limits::MAX_BATCH_SIZE),
+        )?;
         if self.checkpoint_interval == 0 {
             return Err(SpecError::Invalid(
-                "checkpoint_interval must be at least 1 (a checkpoint every k optimizer steps)".into(),
+                "checkpoint_interval must be at least 1 (a checkpoint every k optimizer steps)"
+                    .into(),
             ));
         }
         validate_range("split.eval_ppm", u64::from(self.split.eval_ppm), 1, 999_999)?;
-        validate_range("min_eval_accuracy_ppm", u64::from(self.min_eval_accuracy_ppm), 0, 1_000_000)?;
+        validate_range(
+            "min_eval_accuracy_ppm",
+            u64::from(self.min_eval_accuracy_ppm),
+            0,
+            1_000_000,
+        )?;
         self.validate_preprocess()?;
         self.validate_optimizer()?;
 
@@ -252,7 +292,8 @@ impl TaskSpec {
                 limits::MAX_BATCH_WORKSPACE
             )));
         }
-        let optimizer_state_len = optimizer_state_len(&self.optimizer, architecture.parameter_count());
+        let optimizer_state_len =
+            optimizer_state_len(&self.optimizer, architecture.parameter_count());
         Ok(TrainingPlan {
             shape,
             train_rows,
@@ -268,9 +309,12 @@ impl TaskSpec {
 
     fn validate_preprocess(&self) -> Result<(), SpecError> {
         if let Preprocess::Scale { factor } = self.preprocess
-            && (!factor.is_finite() || factor == 0.0) {
-                return Err(SpecError::Invalid("preprocess.factor must be finite and non-zero".into()));
-            }
+            && (!factor.is_finite() || factor == 0.0)
+        {
+            return Err(SpecError::Invalid(
+                "preprocess.factor must be finite and non-zero".into(),
+            ));
+        }
         Ok(())
     }
 
@@ -279,28 +323,47 @@ impl TaskSpec {
             if (0.0..1.0).contains(&value) {
                 Ok(())
             } else {
-                Err(SpecError::Invalid(format!("optimizer.{name} must be in [0, 1), got {value}")))
+                Err(SpecError::Invalid(format!(
+                    "optimizer.{name} must be in [0, 1), got {value}"
+                )))
             }
         };
         let (lr, weight_decay) = match self.optimizer {
-            OptimizerSpec::Sgd { lr, momentum, weight_decay, nesterov } => {
+            OptimizerSpec::Sgd {
+                lr,
+                momentum,
+                weight_decay,
+                nesterov,
+            } => {
                 check_unit("momentum", momentum)?;
                 if nesterov && momentum == 0.0 {
-                    return Err(SpecError::Invalid("optimizer.nesterov needs a momentum above 0".into()));
+                    return Err(SpecError::Invalid(
+                        "optimizer.nesterov needs a momentum above 0".into(),
+                    ));
                 }
                 (lr, weight_decay)
             }
-            OptimizerSpec::Adam { lr, beta1, beta2, eps, weight_decay } => {
+            OptimizerSpec::Adam {
+                lr,
+                beta1,
+                beta2,
+                eps,
+                weight_decay,
+            } => {
                 check_unit("beta1", beta1)?;
                 check_unit("beta2", beta2)?;
                 if !(eps.is_finite() && eps > 0.0) {
-                    return Err(SpecError::Invalid(format!("optimizer.eps must be positive, got {eps}")));
+                    return Err(SpecError::Invalid(format!(
+                        "optimizer.eps must be positive, got {eps}"
+                    )));
                 }
                 (lr, weight_decay)
             }
         };
         if !(lr.is_finite() && lr > 0.0 && lr <= 100.0) {
-            return Err(SpecError::Invalid(format!("optimizer.lr must be in (0, 100], got {lr}")));
+            return Err(SpecError::Invalid(format!(
+                "optimizer.lr must be in (0, 100], got {lr}"
+            )));
         }
         if !(weight_decay.is_finite() && (0.0..1.0).contains(&weight_decay)) {
             return Err(SpecError::Invalid(format!(
@@ -313,7 +376,9 @@ impl TaskSpec {
 
 fn validate_range(field: &str, value: u64, min: u64, max: u64) -> Result<(), SpecError> {
     if value < min || value > max {
-        return Err(SpecError::Invalid(format!("{field} must be in {min}..={max}, got {value}")));
+        return Err(SpecError::Invalid(format!(
+            "{field} must be in {min}..={max}, got {value}"
+        )));
     }
     Ok(())
 }
@@ -345,7 +410,9 @@ pub struct TrainingPlan {
 impl TrainingPlan {
     /// Steps at which checkpoints are taken: 0, k, 2k, ... and the last step.
     pub fn checkpoint_steps(&self) -> Vec<u64> {
-        let mut steps: Vec<u64> = (0..=self.total_steps).step_by(self.checkpoint_interval as usize).collect();
+        let mut steps: Vec<u64> = (0..=self.total_steps)
+            .step_by(self.checkpoint_interval as usize)
+            .collect();
         if steps.last() != Some(&self.total_steps) {
             steps.push(self.total_steps);
         }
@@ -374,7 +441,8 @@ mod tests {
     #[test]
     fn example_specs_are_valid_and_round_trip() {
         for (name, json) in examples::ALL {
-            let spec = TaskSpec::from_json(json.as_bytes()).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let spec =
+                TaskSpec::from_json(json.as_bytes()).unwrap_or_else(|e| panic!("{name}: {e}"));
             let again = TaskSpec::from_json(&spec.canonical_json()).unwrap();
             assert_eq!(spec, again, "{name}");
         }
@@ -393,7 +461,10 @@ mod tests {
         let mut value = example_value();
         value["checkpoint_interval"] = 0.into();
         let message = validate_value(value).unwrap_err().to_string();
-        assert!(message.contains("checkpoint_interval must be at least 1"), "{message}");
+        assert!(
+            message.contains("checkpoint_interval must be at least 1"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -407,8 +478,7 @@ mod tests {
     #[test]
     fn convolution_needs_an_image_input() {
         let mut value: serde_json::Value = serde_json::from_str(examples::IRIS_SOFTMAX).unwrap();
-        value["model"]["layers"] =
-            serde_json::json!([{"type": "conv2d", "out_channels": 4, "kernel": 3, "padding": 1}, {"type": "flatten"}, {"type": "dense", "units": 3}]);
+        value["model"]["layers"] = serde_json::json!([{"type": "conv2d", "out_channels": 4, "kernel": 3, "padding": 1}, {"type": "flatten"}, {"type": "dense", "units": 3}]);
         let message = validate_value(value).unwrap_err().to_string();
         assert!(message.contains("needs an image input"), "{message}");
     }
@@ -425,13 +495,21 @@ mod tests {
     fn absurd_sizes_are_rejected() {
         let mut value = example_value();
         value["model"]["layers"][1] = serde_json::json!({"type": "dense", "units": 65536});
-        value["model"]["layers"].as_array_mut().unwrap().insert(2, serde_json::json!({"type": "dense", "units": 65536}));
+        value["model"]["layers"]
+            .as_array_mut()
+            .unwrap()
+            .insert(2, serde_json::json!({"type": "dense", "units": 65536}));
         let message = validate_value(value).unwrap_err().to_string();
         assert!(message.contains("parameters exceed"), "{message}");
 
         let mut value = example_value();
         value["epochs"] = 4_000_000_000u32.into();
-        assert!(validate_value(value).unwrap_err().to_string().contains("epochs must be in"));
+        assert!(
+            validate_value(value)
+                .unwrap_err()
+                .to_string()
+                .contains("epochs must be in")
+        );
 
         let mut value: serde_json::Value = serde_json::from_str(examples::DIGITS_CNN).unwrap();
         value["model"]["layers"][0]["out_channels"] = 60000.into();
@@ -441,22 +519,42 @@ mod tests {
 
         let mut value = example_value();
         value["batch_size"] = 5000.into();
-        assert!(validate_value(value).unwrap_err().to_string().contains("exceeds the"));
+        assert!(
+            validate_value(value)
+                .unwrap_err()
+                .to_string()
+                .contains("exceeds the")
+        );
     }
 
     #[test]
     fn typos_and_bad_hyperparameters_are_rejected() {
         let mut value = example_value();
         value["epoch"] = 3.into();
-        assert!(validate_value(value).unwrap_err().to_string().contains("unknown field `epoch`"));
+        assert!(
+            validate_value(value)
+                .unwrap_err()
+                .to_string()
+                .contains("unknown field `epoch`")
+        );
 
         let mut value: serde_json::Value = serde_json::from_str(examples::DIGITS_CNN).unwrap();
         value["optimizer"]["momentum"] = serde_json::json!(1.5);
-        assert!(validate_value(value).unwrap_err().to_string().contains("momentum must be in [0, 1)"));
+        assert!(
+            validate_value(value)
+                .unwrap_err()
+                .to_string()
+                .contains("momentum must be in [0, 1)")
+        );
 
         let mut value = example_value();
         value["v"] = 2.into();
-        assert!(validate_value(value).unwrap_err().to_string().contains("version 2"));
+        assert!(
+            validate_value(value)
+                .unwrap_err()
+                .to_string()
+                .contains("version 2")
+        );
     }
 
     #[test]

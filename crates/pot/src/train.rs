@@ -50,9 +50,17 @@ pub struct Trainer<'a> {
 }
 
 impl<'a> Trainer<'a> {
-    pub fn new(spec: &'a TaskSpec, plan: &'a TrainingPlan, data: &'a PreparedData, exec: &'a Exec) -> Result<Self, PotError> {
+    pub fn new(
+        spec: &'a TaskSpec,
+        plan: &'a TrainingPlan,
+        data: &'a PreparedData,
+        exec: &'a Exec,
+    ) -> Result<Self, PotError> {
         let arch = &plan.architecture;
-        if data.feature_len != arch.input_len || data.classes != arch.classes || data.train_rows() as u64 != plan.train_rows {
+        if data.feature_len != arch.input_len
+            || data.classes != arch.classes
+            || data.train_rows() as u64 != plan.train_rows
+        {
             return Err(PotError::Dataset(format!(
                 "prepared data ({} training rows of {} features, {} classes) does not fit the plan ({} rows of {}, {} classes)",
                 data.train_rows(),
@@ -78,7 +86,10 @@ impl<'a> Trainer<'a> {
     pub fn initial_checkpoint(&self) -> Checkpoint {
         Checkpoint {
             step: 0,
-            params: self.plan.architecture.initial_parameters(self.spec.init_seed),
+            params: self
+                .plan
+                .architecture
+                .initial_parameters(self.spec.init_seed),
             optimizer_state: vec![0.0; self.plan.optimizer_state_len],
             loss: 0.0,
         }
@@ -96,7 +107,11 @@ impl<'a> Trainer<'a> {
             loss_sum += loss;
         }
         state.step = end_step;
-        state.loss = if end_step > first { loss_sum / (end_step - first) as f32 } else { 0.0 };
+        state.loss = if end_step > first {
+            loss_sum / (end_step - first) as f32
+        } else {
+            0.0
+        };
         Ok(())
     }
 
@@ -105,19 +120,46 @@ impl<'a> Trainer<'a> {
         let batch_index = (step % self.plan.steps_per_epoch) as usize;
         if self.epoch_order.as_ref().map(|(e, _)| *e) != Some(epoch) {
             let mut order: Vec<usize> = (0..self.data.train_rows()).collect();
-            CounterRng::for_seed("data-order", self.spec.data_order_seed, epoch).shuffle(&mut order);
+            CounterRng::for_seed("data-order", self.spec.data_order_seed, epoch)
+                .shuffle(&mut order);
             self.epoch_order = Some((epoch, order));
         }
         let order = &self.epoch_order.as_ref().expect("set above").1;
         let batch_size = self.plan.batch_size as usize;
-        let rows = &order[batch_index * batch_size..((batch_index + 1) * batch_size).min(order.len())];
+        let rows =
+            &order[batch_index * batch_size..((batch_index + 1) * batch_size).min(order.len())];
         let arch = &self.plan.architecture;
-        let batch = self.workspace.load_batch(&self.data.train_features, arch.input_len, rows.iter().copied());
-        let labels: Vec<u32> = rows.iter().map(|&row| self.data.train_labels[row]).collect();
+        let batch = self.workspace.load_batch(
+            &self.data.train_features,
+            arch.input_len,
+            rows.iter().copied(),
+        );
+        let labels: Vec<u32> = rows
+            .iter()
+            .map(|&row| self.data.train_labels[row])
+            .collect();
         let logits = model::forward(arch, self.exec, params, &mut self.workspace, batch).to_vec();
-        let loss = model::softmax_cross_entropy(&logits, &labels, arch.classes, self.workspace.logits_grad(batch * arch.classes));
-        model::backward(arch, self.exec, params, &mut self.workspace, batch, &mut self.grads);
-        optim::apply(&self.spec.optimizer, step, params, &self.grads, optimizer_state);
+        let loss = model::softmax_cross_entropy(
+            &logits,
+            &labels,
+            arch.classes,
+            self.workspace.logits_grad(batch * arch.classes),
+        );
+        model::backward(
+            arch,
+            self.exec,
+            params,
+            &mut self.workspace,
+            batch,
+            &mut self.grads,
+        );
+        optim::apply(
+            &self.spec.optimizer,
+            step,
+            params,
+            &self.grads,
+            optimizer_state,
+        );
         loss
     }
 
@@ -131,11 +173,17 @@ impl<'a> Trainer<'a> {
             &self.data.eval_labels,
             &mut self.workspace,
         );
-        Evaluation { correct, rows: self.data.eval_rows() as u64 }
+        Evaluation {
+            correct,
+            rows: self.data.eval_rows() as u64,
+        }
     }
 
     /// Trains the whole run, handing every checkpoint (step 0 first) to `on_checkpoint`.
-    pub fn train(&mut self, mut on_checkpoint: impl FnMut(&Checkpoint) -> Result<(), PotError>) -> Result<Checkpoint, PotError> {
+    pub fn train(
+        &mut self,
+        mut on_checkpoint: impl FnMut(&Checkpoint) -> Result<(), PotError>,
+    ) -> Result<Checkpoint, PotError> {
         let mut state = self.initial_checkpoint();
         on_checkpoint(&state)?;
         for &end in &self.plan.checkpoint_steps()[1..] {

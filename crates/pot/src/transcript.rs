@@ -48,7 +48,12 @@ impl Sha256Hex {
     pub fn from_hex(text: &[u8]) -> Result<Self, String> {
         decode_digest(text.strip_prefix(b"0x").unwrap_or(text))
             .map(Self)
-            .ok_or_else(|| format!("{:?} is not a sha256 digest (64 hex digits)", String::from_utf8_lossy(text)))
+            .ok_or_else(|| {
+                format!(
+                    "{:?} is not a sha256 digest (64 hex digits)",
+                    String::from_utf8_lossy(text)
+                )
+            })
     }
 }
 
@@ -205,7 +210,12 @@ mod tests {
     use super::*;
 
     fn leaf(step: u64) -> Leaf {
-        Leaf { step, params_sha256: Sha256Hex([step as u8; 32]), optimizer_sha256: Sha256Hex([7; 32]), loss: 0.5 }
+        Leaf {
+            step,
+            params_sha256: Sha256Hex([step as u8; 32]),
+            optimizer_sha256: Sha256Hex([7; 32]),
+            loss: 0.5,
+        }
     }
 
     #[test]
@@ -248,11 +258,25 @@ mod tests {
         // Through serde, as in transcripts and manifests, from JSON text and from a Value.
         let json = format!("\"{text}\"");
         assert_eq!(serde_json::from_str::<Sha256Hex>(&json).unwrap(), digest);
-        assert_eq!(serde_json::from_value::<Sha256Hex>(serde_json::Value::String(text.clone())).unwrap(), digest);
-        for bad in ["\"zz\"", "[1,2]", "7", &format!("\"{}\\u00e9\"", &text[..63])] {
+        assert_eq!(
+            serde_json::from_value::<Sha256Hex>(serde_json::Value::String(text.clone())).unwrap(),
+            digest
+        );
+        for bad in [
+            "\"zz\"",
+            "[1,2]",
+            "7",
+            &format!("\"{}\\u00e9\"", &text[..63]),
+        ] {
             assert!(serde_json::from_str::<Sha256Hex>(bad).is_err(), "{bad}");
         }
-        for bad in [&text[1..], &format!("{text}0"), &text.replacen(&text[..1], "g", 1), "", &format!("0x0x{}", &text[4..])] {
+        for bad in [
+            &text[1..],
+            &format!("{text}0"),
+            &text.replacen(&text[..1], "g", 1),
+            "",
+            &format!("0x0x{}", &text[4..]),
+        ] {
             assert!(bad.parse::<Sha256Hex>().is_err(), "{bad:?}");
         }
     }

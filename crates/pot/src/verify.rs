@@ -15,15 +15,17 @@ use std::path::{Component, Path};
 
 use serde::Serialize;
 
-use crate::bundle::{self, Manifest, ManifestEntry, MANIFEST_FILE, MODEL_FILE, SPEC_FILE, TRANSCRIPT_FILE};
-use crate::chacha::{derive_key, CounterRng};
+use crate::bundle::{
+    self, MANIFEST_FILE, MODEL_FILE, Manifest, ManifestEntry, SPEC_FILE, TRANSCRIPT_FILE,
+};
+use crate::chacha::{CounterRng, derive_key};
 use crate::commitment::Commitment;
 use crate::dataset::PreparedData;
 use crate::error::PotError;
 use crate::kernels::Exec;
-use crate::spec::{limits, TaskSpec, TrainingPlan};
+use crate::spec::{TaskSpec, TrainingPlan, limits};
 use crate::train::{Checkpoint, Trainer};
-use crate::transcript::{merkle_root, tensor_hash, Sha256Hex, Transcript};
+use crate::transcript::{Sha256Hex, Transcript, merkle_root, tensor_hash};
 
 pub const REPORT_VERSION: u32 = 1;
 /// A claimed accuracy may differ from the recomputed one by this much (rounding elsewhere).
@@ -41,26 +43,57 @@ pub enum Verdict {
 #[serde(tag = "code", rename_all = "snake_case")]
 pub enum Rejection {
     /// Missing, unreadable, oversized, unparsable or wrongly shaped content.
-    MalformedBundle { detail: String },
+    MalformedBundle {
+        detail: String,
+    },
     /// A file's size or sha256 differs from the manifest.
-    ManifestMismatch { path: String, detail: String },
+    ManifestMismatch {
+        path: String,
+        detail: String,
+    },
     /// The bundle was made for another spec than the order's.
-    SpecMismatch { detail: String },
+    SpecMismatch {
+        detail: String,
+    },
     /// The transcript's steps or checkpoints differ from what the order implies.
-    StepCountMismatch { expected_steps: u64, claimed_steps: u64, expected_checkpoints: usize, claimed_checkpoints: usize },
-    MerkleRootMismatch { claimed: Sha256Hex, computed: Sha256Hex },
+    StepCountMismatch {
+        expected_steps: u64,
+        claimed_steps: u64,
+        expected_checkpoints: usize,
+        claimed_checkpoints: usize,
+    },
+    MerkleRootMismatch {
+        claimed: Sha256Hex,
+        computed: Sha256Hex,
+    },
     /// A checkpoint file's content differs from its transcript leaf.
-    CheckpointLeafMismatch { step: u64 },
+    CheckpointLeafMismatch {
+        step: u64,
+    },
     /// Checkpoint 0 is not init(seed) with zero optimizer state and loss 0.
     InitialCheckpointMismatch,
     /// Replaying the segment from its committed start did not reproduce its committed end.
-    SegmentReplayMismatch { segment: usize, start_step: u64, end_step: u64 },
+    SegmentReplayMismatch {
+        segment: usize,
+        start_step: u64,
+        end_step: u64,
+    },
     /// model.bin is not the last checkpoint's parameters.
-    FinalModelMismatch { detail: String },
-    AccuracyClaimMismatch { claimed_ppm: u32, recomputed_ppm: u32 },
-    AccuracyBelowMinimum { accuracy_ppm: u32, min_ppm: u32 },
+    FinalModelMismatch {
+        detail: String,
+    },
+    AccuracyClaimMismatch {
+        claimed_ppm: u32,
+        recomputed_ppm: u32,
+    },
+    AccuracyBelowMinimum {
+        accuracy_ppm: u32,
+        min_ppm: u32,
+    },
     /// The bundle differs from the commitment submitted on chain.
-    CommitmentMismatch { field: String },
+    CommitmentMismatch {
+        field: String,
+    },
 }
 
 impl Rejection {
@@ -169,7 +202,10 @@ struct Listed {
 
 impl From<&ManifestEntry> for Listed {
     fn from(entry: &ManifestEntry) -> Self {
-        Self { bytes: entry.bytes, sha256: entry.sha256 }
+        Self {
+            bytes: entry.bytes,
+            sha256: entry.sha256,
+        }
     }
 }
 
@@ -182,21 +218,39 @@ pub struct Verifier<'a> {
 }
 
 impl<'a> Verifier<'a> {
-    pub fn new(spec: &'a TaskSpec, data: &'a PreparedData, exec: &'a Exec) -> Result<Self, PotError> {
+    pub fn new(
+        spec: &'a TaskSpec,
+        data: &'a PreparedData,
+        exec: &'a Exec,
+    ) -> Result<Self, PotError> {
         let plan = spec.validate()?;
         // Fails early if the data does not fit the spec.
         Trainer::new(spec, &plan, data, exec)?;
-        Ok(Self { spec, plan, data, exec })
+        Ok(Self {
+            spec,
+            plan,
+            data,
+            exec,
+        })
     }
 
     /// Full verification: static checks, then replay of `segments` segments from the challenge.
-    pub fn verify(&self, dir: &Path, challenge_seed: [u8; 32], segments: usize, commitment: Option<&Commitment>) -> Report {
+    pub fn verify(
+        &self,
+        dir: &Path,
+        challenge_seed: [u8; 32],
+        segments: usize,
+        commitment: Option<&Commitment>,
+    ) -> Report {
         let checked = self.check_bundle(dir, commitment);
         self.replay_challenge(&checked, challenge_seed, segments)
     }
 
     fn expected_checkpoint_bytes(&self) -> u64 {
-        bundle::checkpoint_file_bytes(self.plan.architecture.parameter_count(), self.plan.optimizer_state_len)
+        bundle::checkpoint_file_bytes(
+            self.plan.architecture.parameter_count(),
+            self.plan.optimizer_state_len,
+        )
     }
 
     fn max_transcript_bytes(&self) -> u64 {
@@ -217,32 +271,46 @@ impl<'a> Verifier<'a> {
 
         // Manifest.
         let max_manifest = 4096 + 200 * (limits::MAX_CHECKPOINTS + 3);
-        let manifest_bytes = match bundle::read_file_bounded(&dir.join(MANIFEST_FILE), max_manifest) {
+        let manifest_bytes = match bundle::read_file_bounded(&dir.join(MANIFEST_FILE), max_manifest)
+        {
             Ok(bytes) => bytes,
             Err(e) => {
-                checked.reasons.push(malformed(format!("{MANIFEST_FILE}: {e}")));
+                checked
+                    .reasons
+                    .push(malformed(format!("{MANIFEST_FILE}: {e}")));
                 return checked;
             }
         };
         let manifest: Manifest = match serde_json::from_slice(&manifest_bytes) {
             Ok(m) => m,
             Err(e) => {
-                checked.reasons.push(malformed(format!("{MANIFEST_FILE}: {e}")));
+                checked
+                    .reasons
+                    .push(malformed(format!("{MANIFEST_FILE}: {e}")));
                 return checked;
             }
         };
         if manifest.v != bundle::BUNDLE_VERSION {
-            checked.reasons.push(malformed(format!("{MANIFEST_FILE}: version {} is not supported", manifest.v)));
+            checked.reasons.push(malformed(format!(
+                "{MANIFEST_FILE}: version {} is not supported",
+                manifest.v
+            )));
             return checked;
         }
         if manifest.files.len() as u64 > limits::MAX_CHECKPOINTS + 3 {
-            checked.reasons.push(malformed(format!("{MANIFEST_FILE} lists {} files", manifest.files.len())));
+            checked.reasons.push(malformed(format!(
+                "{MANIFEST_FILE} lists {} files",
+                manifest.files.len()
+            )));
             return checked;
         }
         if let Some(commitment) = commitment
-            && Sha256Hex::of(&manifest_bytes) != commitment.bundle_sha256 {
-                checked.reasons.push(Rejection::CommitmentMismatch { field: "bundle_sha256".into() });
-            }
+            && Sha256Hex::of(&manifest_bytes) != commitment.bundle_sha256
+        {
+            checked.reasons.push(Rejection::CommitmentMismatch {
+                field: "bundle_sha256".into(),
+            });
+        }
         // Sorted into the files a bundle has; checkpoints by step, as `parse_checkpoint_path`
         // gives one path per step (so a repeated step is a repeated path).
         let mut named: BTreeMap<&str, Listed> = BTreeMap::new();
@@ -251,72 +319,110 @@ impl<'a> Verifier<'a> {
         for entry in &manifest.files {
             let path = entry.path.as_str();
             if !is_safe_relative_path(path) {
-                checked.reasons.push(malformed(format!("{MANIFEST_FILE}: unsafe path {path:?}")));
+                checked
+                    .reasons
+                    .push(malformed(format!("{MANIFEST_FILE}: unsafe path {path:?}")));
                 return checked;
             }
             let repeated = if let Some(step) = bundle::parse_checkpoint_path(path) {
-                checkpoint_entries.insert(step, (path, entry.into())).is_some()
+                checkpoint_entries
+                    .insert(step, (path, entry.into()))
+                    .is_some()
             } else if [SPEC_FILE, TRANSCRIPT_FILE, MODEL_FILE].contains(&path) {
                 named.insert(path, entry.into()).is_some()
             } else {
                 !others.insert(path)
             };
             if repeated {
-                checked.reasons.push(malformed(format!("{MANIFEST_FILE}: {path} listed twice")));
+                checked
+                    .reasons
+                    .push(malformed(format!("{MANIFEST_FILE}: {path} listed twice")));
                 return checked;
             }
         }
         for path in others {
-            checked.reasons.push(malformed(format!("unexpected file {path} in the manifest")));
+            checked
+                .reasons
+                .push(malformed(format!("unexpected file {path} in the manifest")));
         }
 
         let read_listed = |path: &str, max_bytes: u64, reasons: &mut Vec<Rejection>| {
-            read_listed_file(dir, named.get(path).copied(), path, max_bytes).map_err(|r| reasons.push(r)).ok()
+            read_listed_file(dir, named.get(path).copied(), path, max_bytes)
+                .map_err(|r| reasons.push(r))
+                .ok()
         };
 
         // Spec.
         if let Some(bytes) = read_listed(SPEC_FILE, limits::MAX_SPEC_BYTES, &mut checked.reasons)
-            && bytes != self.spec.canonical_json() {
-                checked.reasons.push(Rejection::SpecMismatch { detail: format!("{SPEC_FILE} differs from the order's spec") });
-            }
+            && bytes != self.spec.canonical_json()
+        {
+            checked.reasons.push(Rejection::SpecMismatch {
+                detail: format!("{SPEC_FILE} differs from the order's spec"),
+            });
+        }
 
         // Transcript: schedule and root.
-        let Some(transcript_bytes) = read_listed(TRANSCRIPT_FILE, self.max_transcript_bytes(), &mut checked.reasons) else {
+        let Some(transcript_bytes) = read_listed(
+            TRANSCRIPT_FILE,
+            self.max_transcript_bytes(),
+            &mut checked.reasons,
+        ) else {
             return checked;
         };
         let transcript: Transcript = match serde_json::from_slice(&transcript_bytes) {
             Ok(t) => t,
             Err(e) => {
-                checked.reasons.push(malformed(format!("{TRANSCRIPT_FILE}: {e}")));
+                checked
+                    .reasons
+                    .push(malformed(format!("{TRANSCRIPT_FILE}: {e}")));
                 return checked;
             }
         };
         if transcript.spec_sha256.0 != self.spec.sha256() {
-            checked.reasons.push(Rejection::SpecMismatch { detail: "transcript.spec_sha256 names another spec".into() });
+            checked.reasons.push(Rejection::SpecMismatch {
+                detail: "transcript.spec_sha256 names another spec".into(),
+            });
         }
         let computed_root = merkle_root(&transcript.leaves);
         if computed_root != transcript.root {
-            checked.reasons.push(Rejection::MerkleRootMismatch { claimed: transcript.root, computed: computed_root });
+            checked.reasons.push(Rejection::MerkleRootMismatch {
+                claimed: transcript.root,
+                computed: computed_root,
+            });
         }
         if let Some(commitment) = commitment {
             for (field, differs) in [
                 ("root", commitment.root != transcript.root),
-                ("final_model", commitment.final_model != transcript.final_model_sha256),
-                ("accuracy_ppm", commitment.accuracy_ppm != transcript.accuracy_ppm),
+                (
+                    "final_model",
+                    commitment.final_model != transcript.final_model_sha256,
+                ),
+                (
+                    "accuracy_ppm",
+                    commitment.accuracy_ppm != transcript.accuracy_ppm,
+                ),
             ] {
                 if differs {
-                    checked.reasons.push(Rejection::CommitmentMismatch { field: field.into() });
+                    checked.reasons.push(Rejection::CommitmentMismatch {
+                        field: field.into(),
+                    });
                 }
             }
         }
         let expected_steps = self.plan.checkpoint_steps();
         let schedule_ok = transcript.total_steps == self.plan.total_steps
             && transcript.leaves.len() == expected_steps.len()
-            && transcript.leaves.iter().zip(&expected_steps).all(|(leaf, &step)| leaf.step == step);
+            && transcript
+                .leaves
+                .iter()
+                .zip(&expected_steps)
+                .all(|(leaf, &step)| leaf.step == step);
         if !schedule_ok {
             checked.reasons.push(Rejection::StepCountMismatch {
                 expected_steps: self.plan.total_steps,
-                claimed_steps: transcript.total_steps.max(transcript.leaves.last().map_or(0, |leaf| leaf.step)),
+                claimed_steps: transcript
+                    .total_steps
+                    .max(transcript.leaves.last().map_or(0, |leaf| leaf.step)),
                 expected_checkpoints: expected_steps.len(),
                 claimed_checkpoints: transcript.leaves.len(),
             });
@@ -330,14 +436,19 @@ impl<'a> Verifier<'a> {
         let mut checkpoints_ok = true;
         for &step in &claimed_steps {
             if !checkpoint_entries.contains_key(&step) {
-                checked.reasons.push(malformed(format!("{} is missing from the manifest", bundle::checkpoint_path(step))));
+                checked.reasons.push(malformed(format!(
+                    "{} is missing from the manifest",
+                    bundle::checkpoint_path(step)
+                )));
                 checkpoints_ok = false;
             }
         }
         let checkpoint_bytes = self.expected_checkpoint_bytes();
         for (step, (path, listed)) in &checkpoint_entries {
             if !claimed_steps.contains(step) {
-                checked.reasons.push(malformed(format!("unexpected file {path} in the manifest")));
+                checked
+                    .reasons
+                    .push(malformed(format!("unexpected file {path} in the manifest")));
             } else if listed.bytes != checkpoint_bytes {
                 checked.reasons.push(malformed(format!(
                     "{path}: the manifest lists {} bytes, the spec's shapes give {checkpoint_bytes}",
@@ -348,7 +459,10 @@ impl<'a> Verifier<'a> {
         }
         let params_len = self.plan.architecture.parameter_count();
         let model_bytes = bundle::model_file_bytes(params_len);
-        if let Some(listed) = named.get(MODEL_FILE).filter(|listed| listed.bytes != model_bytes) {
+        if let Some(listed) = named
+            .get(MODEL_FILE)
+            .filter(|listed| listed.bytes != model_bytes)
+        {
             checked.reasons.push(malformed(format!(
                 "{MODEL_FILE}: the manifest lists {} bytes, the spec's shapes give {model_bytes}",
                 listed.bytes
@@ -359,7 +473,13 @@ impl<'a> Verifier<'a> {
         let init_ok = transcript.leaves.first().is_some_and(|leaf| {
             leaf.step == 0
                 && leaf.loss.to_bits() == 0.0f32.to_bits()
-                && leaf.params_sha256 == tensor_hash(&self.plan.architecture.initial_parameters(self.spec.init_seed))
+                && leaf.params_sha256
+                    == tensor_hash(
+                        &self
+                            .plan
+                            .architecture
+                            .initial_parameters(self.spec.init_seed),
+                    )
                 && leaf.optimizer_sha256 == tensor_hash(&vec![0.0; self.plan.optimizer_state_len])
         });
         if !init_ok {
@@ -369,19 +489,26 @@ impl<'a> Verifier<'a> {
         // Final model and accuracy.
         if let Some(bytes) = read_listed(MODEL_FILE, model_bytes, &mut checked.reasons) {
             match bundle::decode_model(&bytes, params_len) {
-                Err(e) => checked.reasons.push(malformed(format!("{MODEL_FILE}: {e}"))),
+                Err(e) => checked
+                    .reasons
+                    .push(malformed(format!("{MODEL_FILE}: {e}"))),
                 Ok(params) => {
                     if Sha256Hex::of(&bytes) != transcript.final_model_sha256 {
                         checked.reasons.push(Rejection::FinalModelMismatch {
-                            detail: "model.bin's sha256 differs from transcript.final_model_sha256".into(),
+                            detail: "model.bin's sha256 differs from transcript.final_model_sha256"
+                                .into(),
                         });
                     }
-                    if transcript.leaves.last().map(|leaf| leaf.params_sha256) != Some(tensor_hash(&params)) {
+                    if transcript.leaves.last().map(|leaf| leaf.params_sha256)
+                        != Some(tensor_hash(&params))
+                    {
                         checked.reasons.push(Rejection::FinalModelMismatch {
-                            detail: "model.bin's parameters differ from the last checkpoint's".into(),
+                            detail: "model.bin's parameters differ from the last checkpoint's"
+                                .into(),
                         });
                     }
-                    let mut trainer = Trainer::new(self.spec, &self.plan, self.data, self.exec).expect("checked in Verifier::new");
+                    let mut trainer = Trainer::new(self.spec, &self.plan, self.data, self.exec)
+                        .expect("checked in Verifier::new");
                     let evaluation = trainer.evaluate(&params);
                     let recomputed = evaluation.accuracy_ppm();
                     let report = AccuracyReport {
@@ -390,11 +517,19 @@ impl<'a> Verifier<'a> {
                         min_ppm: self.spec.min_eval_accuracy_ppm,
                         eval_rows: evaluation.rows,
                     };
-                    if transcript.accuracy_ppm.abs_diff(recomputed) > ACCURACY_TOLERANCE_PPM || transcript.eval_rows != evaluation.rows {
-                        checked.reasons.push(Rejection::AccuracyClaimMismatch { claimed_ppm: transcript.accuracy_ppm, recomputed_ppm: recomputed });
+                    if transcript.accuracy_ppm.abs_diff(recomputed) > ACCURACY_TOLERANCE_PPM
+                        || transcript.eval_rows != evaluation.rows
+                    {
+                        checked.reasons.push(Rejection::AccuracyClaimMismatch {
+                            claimed_ppm: transcript.accuracy_ppm,
+                            recomputed_ppm: recomputed,
+                        });
                     }
                     if recomputed < self.spec.min_eval_accuracy_ppm {
-                        checked.reasons.push(Rejection::AccuracyBelowMinimum { accuracy_ppm: recomputed, min_ppm: self.spec.min_eval_accuracy_ppm });
+                        checked.reasons.push(Rejection::AccuracyBelowMinimum {
+                            accuracy_ppm: recomputed,
+                            min_ppm: self.spec.min_eval_accuracy_ppm,
+                        });
                     }
                     checked.accuracy = Some(report);
                 }
@@ -402,18 +537,27 @@ impl<'a> Verifier<'a> {
         }
         checked.replayable = schedule_ok && checkpoints_ok;
         checked.transcript = Some(transcript);
-        checked.checkpoints = checkpoint_entries.into_iter().map(|(step, (_, listed))| (step, listed)).collect();
+        checked.checkpoints = checkpoint_entries
+            .into_iter()
+            .map(|(step, (_, listed))| (step, listed))
+            .collect();
         checked
     }
 
     /// Replays the segments drawn from `challenge_seed` and builds the report.
-    pub fn replay_challenge(&self, checked: &CheckedBundle, challenge_seed: [u8; 32], segments: usize) -> Report {
+    pub fn replay_challenge(
+        &self,
+        checked: &CheckedBundle,
+        challenge_seed: [u8; 32],
+        segments: usize,
+    ) -> Report {
         let segments_total = self.plan.segment_count();
         let mut reasons = checked.reasons.clone();
         let mut segment_reports = Vec::new();
         let sampled = sample_segments(challenge_seed, segments_total, segments);
         if let (true, Some(transcript)) = (checked.replayable, &checked.transcript) {
-            let mut trainer = Trainer::new(self.spec, &self.plan, self.data, self.exec).expect("checked in Verifier::new");
+            let mut trainer = Trainer::new(self.spec, &self.plan, self.data, self.exec)
+                .expect("checked in Verifier::new");
             for &segment in &sampled {
                 match self.replay_segment(checked, transcript, segment, &mut trainer) {
                     Ok(report) => {
@@ -432,14 +576,22 @@ impl<'a> Verifier<'a> {
         }
         Report {
             v: REPORT_VERSION,
-            verdict: if reasons.is_empty() { Verdict::Accept } else { Verdict::Reject },
+            verdict: if reasons.is_empty() {
+                Verdict::Accept
+            } else {
+                Verdict::Reject
+            },
             reasons,
             spec_sha256: Sha256Hex(self.spec.sha256()),
             root: checked.transcript.as_ref().map(|t| t.root),
             total_steps: self.plan.total_steps,
             segments_total,
             challenge_seed: Sha256Hex(challenge_seed),
-            segments_sampled: if checked.replayable { sampled } else { Vec::new() },
+            segments_sampled: if checked.replayable {
+                sampled
+            } else {
+                Vec::new()
+            },
             segments: segment_reports,
             accuracy: checked.accuracy,
         }
@@ -450,21 +602,45 @@ impl<'a> Verifier<'a> {
     /// The file's sha256 is not compared with the manifest's: the header checks and the two
     /// tensor hashes of the leaf fix every byte of the file, so that digest could only confirm
     /// what the leaf already binds, at the cost of hashing the file twice.
-    fn load_checkpoint(&self, checked: &CheckedBundle, transcript: &Transcript, index: usize) -> Result<Checkpoint, Rejection> {
+    fn load_checkpoint(
+        &self,
+        checked: &CheckedBundle,
+        transcript: &Transcript,
+        index: usize,
+    ) -> Result<Checkpoint, Rejection> {
         let leaf = &transcript.leaves[index];
         let path = bundle::checkpoint_path(leaf.step);
-        let (bytes, _) = read_listed_sized(&checked.dir, checked.checkpoints.get(&leaf.step).copied(), &path, self.expected_checkpoint_bytes())?;
-        let (mut checkpoint, [params_sha256, optimizer_sha256]) =
-            bundle::decode_checkpoint_hashed(&bytes, self.plan.architecture.parameter_count(), self.plan.optimizer_state_len)
-                .map_err(|e| Rejection::MalformedBundle { detail: format!("{path}: {e}") })?;
-        if checkpoint.step != leaf.step || params_sha256 != leaf.params_sha256 || optimizer_sha256 != leaf.optimizer_sha256 {
+        let (bytes, _) = read_listed_sized(
+            &checked.dir,
+            checked.checkpoints.get(&leaf.step).copied(),
+            &path,
+            self.expected_checkpoint_bytes(),
+        )?;
+        let (mut checkpoint, [params_sha256, optimizer_sha256]) = bundle::decode_checkpoint_hashed(
+            &bytes,
+            self.plan.architecture.parameter_count(),
+            self.plan.optimizer_state_len,
+        )
+        .map_err(|e| Rejection::MalformedBundle {
+            detail: format!("{path}: {e}"),
+        })?;
+        if checkpoint.step != leaf.step
+            || params_sha256 != leaf.params_sha256
+            || optimizer_sha256 != leaf.optimizer_sha256
+        {
             return Err(Rejection::CheckpointLeafMismatch { step: leaf.step });
         }
         checkpoint.loss = leaf.loss;
         Ok(checkpoint)
     }
 
-    fn replay_segment(&self, checked: &CheckedBundle, transcript: &Transcript, segment: usize, trainer: &mut Trainer) -> Result<SegmentReport, Rejection> {
+    fn replay_segment(
+        &self,
+        checked: &CheckedBundle,
+        transcript: &Transcript,
+        segment: usize,
+        trainer: &mut Trainer,
+    ) -> Result<SegmentReport, Rejection> {
         let start = self.load_checkpoint(checked, transcript, segment)?;
         let committed = self.load_checkpoint(checked, transcript, segment + 1)?;
         let mut replayed = start.clone();
@@ -480,7 +656,12 @@ impl<'a> Verifier<'a> {
                 loss_match: false,
                 committed_loss: committed.loss,
                 replayed_loss: f32::NAN,
-                distances: distances(&self.plan, &start.params, &replayed.params, &committed.params),
+                distances: distances(
+                    &self.plan,
+                    &start.params,
+                    &replayed.params,
+                    &committed.params,
+                ),
             });
         }
         // `committed` hashes to its leaf (checked on loading), so the replayed end hashes to the
@@ -498,7 +679,12 @@ impl<'a> Verifier<'a> {
             distances: if params_match {
                 SegmentDistances::identical(&self.plan)
             } else {
-                distances(&self.plan, &start.params, &replayed.params, &committed.params)
+                distances(
+                    &self.plan,
+                    &start.params,
+                    &replayed.params,
+                    &committed.params,
+                )
             },
         })
     }
@@ -509,13 +695,23 @@ fn same_bits(a: &[f32], b: &[f32]) -> bool {
 }
 
 /// Reads a file the manifest lists, at most `max_bytes`, and checks its size and sha256.
-fn read_listed_file(dir: &Path, entry: Option<Listed>, path: &str, max_bytes: u64) -> Result<Vec<u8>, Rejection> {
+fn read_listed_file(
+    dir: &Path,
+    entry: Option<Listed>,
+    path: &str,
+    max_bytes: u64,
+) -> Result<Vec<u8>, Rejection> {
     let (bytes, entry) = read_listed_sized(dir, entry, path, max_bytes)?;
     let sha256 = Sha256Hex::of(&bytes);
     if sha256 != entry.sha256 {
         return Err(Rejection::ManifestMismatch {
             path: path.to_string(),
-            detail: format!("{} bytes with sha256 {sha256}, the manifest lists {} bytes with {}", bytes.len(), entry.bytes, entry.sha256),
+            detail: format!(
+                "{} bytes with sha256 {sha256}, the manifest lists {} bytes with {}",
+                bytes.len(),
+                entry.bytes,
+                entry.sha256
+            ),
         });
     }
     Ok(bytes)
@@ -523,10 +719,20 @@ fn read_listed_file(dir: &Path, entry: Option<Listed>, path: &str, max_bytes: u6
 
 /// Reads a file the manifest lists, at most `max_bytes`, and checks its size only. For
 /// checkpoints, whose every byte the caller checks against the transcript leaf instead.
-fn read_listed_sized(dir: &Path, entry: Option<Listed>, path: &str, max_bytes: u64) -> Result<(Vec<u8>, Listed), Rejection> {
-    let entry = entry.ok_or_else(|| Rejection::MalformedBundle { detail: format!("{path} is missing from the manifest") })?;
-    let bytes = bundle::read_file_bounded(&dir.join(path), max_bytes)
-        .map_err(|e| Rejection::MalformedBundle { detail: format!("{path}: {e}") })?;
+fn read_listed_sized(
+    dir: &Path,
+    entry: Option<Listed>,
+    path: &str,
+    max_bytes: u64,
+) -> Result<(Vec<u8>, Listed), Rejection> {
+    let entry = entry.ok_or_else(|| Rejection::MalformedBundle {
+        detail: format!("{path} is missing from the manifest"),
+    })?;
+    let bytes = bundle::read_file_bounded(&dir.join(path), max_bytes).map_err(|e| {
+        Rejection::MalformedBundle {
+            detail: format!("{path}: {e}"),
+        }
+    })?;
     if bytes.len() as u64 != entry.bytes {
         return Err(Rejection::ManifestMismatch {
             path: path.to_string(),
@@ -540,8 +746,12 @@ fn read_listed_sized(dir: &Path, entry: Option<Listed>, path: &str, max_bytes: u
 fn is_safe_relative_path(path: &str) -> bool {
     !path.is_empty()
         && path.len() <= 200
-        && path.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-/".contains(&b))
-        && Path::new(path).components().all(|c| matches!(c, Component::Normal(_)))
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-/".contains(&b))
+        && Path::new(path)
+            .components()
+            .all(|c| matches!(c, Component::Normal(_)))
 }
 
 /// Segments to replay: the last one, plus `count - 1` others drawn without replacement from
@@ -594,13 +804,27 @@ impl SegmentDistances {
             linf: 0.0,
             cosine: 1.0,
             layer_distribution_max: 0.0,
-            layers: plan.architecture.tensors.iter().map(|tensor| LayerDistance { tensor: tensor.name.clone(), wasserstein: 0.0 }).collect(),
+            layers: plan
+                .architecture
+                .tensors
+                .iter()
+                .map(|tensor| LayerDistance {
+                    tensor: tensor.name.clone(),
+                    wasserstein: 0.0,
+                })
+                .collect(),
         }
     }
 }
 
-fn distances(plan: &TrainingPlan, start: &[f32], replayed: &[f32], committed: &[f32]) -> SegmentDistances {
-    let (mut l1_d, mut l1_u, mut l2_d, mut l2_u, mut max_d, mut max_u) = (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64);
+fn distances(
+    plan: &TrainingPlan,
+    start: &[f32],
+    replayed: &[f32],
+    committed: &[f32],
+) -> SegmentDistances {
+    let (mut l1_d, mut l1_u, mut l2_d, mut l2_u, mut max_d, mut max_u) =
+        (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64);
     let (mut dot, mut committed_norm) = (0.0f64, 0.0f64);
     for ((&s, &r), &c) in start.iter().zip(replayed).zip(committed) {
         let (s, r, c) = (f64::from(s), f64::from(r), f64::from(c));
@@ -614,7 +838,13 @@ fn distances(plan: &TrainingPlan, start: &[f32], replayed: &[f32], committed: &[
         dot += update * committed_update;
         committed_norm += committed_update * committed_update;
     }
-    let ratio = |numerator: f64, denominator: f64| if numerator == 0.0 { 0.0 } else { numerator / denominator.max(f64::MIN_POSITIVE) };
+    let ratio = |numerator: f64, denominator: f64| {
+        if numerator == 0.0 {
+            0.0
+        } else {
+            numerator / denominator.max(f64::MIN_POSITIVE)
+        }
+    };
     let cosine = if l1_d == 0.0 || (l2_u == 0.0 && committed_norm == 0.0) {
         1.0
     } else if l2_u == 0.0 || committed_norm == 0.0 {
@@ -628,8 +858,14 @@ fn distances(plan: &TrainingPlan, start: &[f32], replayed: &[f32], committed: &[
         .iter()
         .map(|tensor| {
             let range = tensor.offset..tensor.offset + tensor.len;
-            let mut c: Vec<f64> = committed[range.clone()].iter().map(|&v| f64::from(v)).collect();
-            let mut r: Vec<f64> = replayed[range.clone()].iter().map(|&v| f64::from(v)).collect();
+            let mut c: Vec<f64> = committed[range.clone()]
+                .iter()
+                .map(|&v| f64::from(v))
+                .collect();
+            let mut r: Vec<f64> = replayed[range.clone()]
+                .iter()
+                .map(|&v| f64::from(v))
+                .collect();
             c.sort_by(f64::total_cmp);
             r.sort_by(f64::total_cmp);
             let n = tensor.len.max(1) as f64;
@@ -640,7 +876,10 @@ fn distances(plan: &TrainingPlan, start: &[f32], replayed: &[f32], committed: &[
                 .map(|(&r, &s)| (f64::from(r) - f64::from(s)).abs())
                 .sum::<f64>()
                 / n;
-            LayerDistance { tensor: tensor.name.clone(), wasserstein: ratio(transport, mean_update) }
+            LayerDistance {
+                tensor: tensor.name.clone(),
+                wasserstein: ratio(transport, mean_update),
+            }
         })
         .collect();
     SegmentDistances {
@@ -669,7 +908,10 @@ mod tests {
         }
         assert_eq!(sample_segments([1; 32], 3, 16), vec![0, 1, 2]);
         assert_eq!(sample_segments([1; 32], 30, 0), vec![29]);
-        assert_ne!(sample_segments([1; 32], 100, 4), sample_segments([2; 32], 100, 4));
+        assert_ne!(
+            sample_segments([1; 32], 100, 4),
+            sample_segments([2; 32], 100, 4)
+        );
     }
 
     #[test]
@@ -690,10 +932,16 @@ mod tests {
         let plan = spec.validate().unwrap();
         let start = plan.architecture.initial_parameters(1);
         let end = plan.architecture.initial_parameters(2);
-        assert_eq!(distances(&plan, &start, &end, &end), SegmentDistances::identical(&plan));
+        assert_eq!(
+            distances(&plan, &start, &end, &end),
+            SegmentDistances::identical(&plan)
+        );
         let mut off = end.clone();
         off[3] += 0.5;
-        assert_ne!(distances(&plan, &start, &end, &off), SegmentDistances::identical(&plan));
+        assert_ne!(
+            distances(&plan, &start, &end, &off),
+            SegmentDistances::identical(&plan)
+        );
     }
 
     #[test]

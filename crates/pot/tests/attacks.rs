@@ -14,8 +14,17 @@ fn assert_rejected(model: &str, attack: Attack) {
     let bundle = dir.path().join("bundle");
     let summary = attacks::build(attack, &ex.spec, &ex.data, &exec, &bundle).unwrap();
     let commitment = matrixai_pot::Commitment::new(&summary, "file:///bundle").unwrap();
-    let report = Verifier::new(&ex.spec, &ex.data, &exec).unwrap().verify(&bundle, challenge(7), 4, Some(&commitment));
-    assert_eq!(report.verdict, Verdict::Reject, "{model} {attack:?} was accepted");
+    let report = Verifier::new(&ex.spec, &ex.data, &exec).unwrap().verify(
+        &bundle,
+        challenge(7),
+        4,
+        Some(&commitment),
+    );
+    assert_eq!(
+        report.verdict,
+        Verdict::Reject,
+        "{model} {attack:?} was accepted"
+    );
     assert!(
         report.has(attack.expected_rejection()),
         "{model} {attack:?}: expected {}, got {:?}",
@@ -23,13 +32,30 @@ fn assert_rejected(model: &str, attack: Attack) {
         report.reasons
     );
     // A consistent forgery never trips the integrity checks: the protocol itself catches it.
-    for code in ["malformed_bundle", "manifest_mismatch", "merkle_root_mismatch", "commitment_mismatch", "checkpoint_leaf_mismatch"] {
-        assert!(!report.has(code), "{model} {attack:?}: unexpected {code}: {:?}", report.reasons);
+    for code in [
+        "malformed_bundle",
+        "manifest_mismatch",
+        "merkle_root_mismatch",
+        "commitment_mismatch",
+        "checkpoint_leaf_mismatch",
+    ] {
+        assert!(
+            !report.has(code),
+            "{model} {attack:?}: unexpected {code}: {:?}",
+            report.reasons
+        );
     }
     if attack.expected_rejection() == "segment_replay_mismatch" {
-        let failing = report.segments.iter().find(|s| !s.params_match).expect("a failing segment");
+        let failing = report
+            .segments
+            .iter()
+            .find(|s| !s.params_match)
+            .expect("a failing segment");
         let d = &failing.distances;
-        assert!(d.l2 > 0.0 && d.linf > 0.0 && d.l1 > 0.0, "{model} {attack:?}: {d:?}");
+        assert!(
+            d.l2 > 0.0 && d.linf > 0.0 && d.l1 > 0.0,
+            "{model} {attack:?}: {d:?}"
+        );
         assert!(d.cosine < 1.0, "{model} {attack:?}: {d:?}");
     }
 }
@@ -106,7 +132,12 @@ fn detection_rate_follows_the_sampling_formula() {
     let checked = verifier.check_bundle(&bundle, None);
     assert!(checked.reasons.is_empty(), "{:?}", checked.reasons);
     let full = verifier.replay_challenge(&checked, challenge(0), usize::MAX);
-    let failing: Vec<usize> = full.segments.iter().filter(|s| !s.params_match).map(|s| s.segment).collect();
+    let failing: Vec<usize> = full
+        .segments
+        .iter()
+        .filter(|s| !s.params_match)
+        .map(|s| s.segment)
+        .collect();
     assert_eq!(failing, forged, "exactly the forged segments fail replay");
     let trials = 300;
     for sampled in [1usize, 4, 8] {
@@ -118,9 +149,13 @@ fn detection_rate_follows_the_sampling_formula() {
             })
             .count();
         let measured = rejected as f64 / trials as f64;
-        let predicted = matrixai_pot::verify::detection_probability(segments, forged.len(), sampled);
+        let predicted =
+            matrixai_pot::verify::detection_probability(segments, forged.len(), sampled);
         let sigma = (predicted * (1.0 - predicted) / trials as f64).sqrt();
-        assert!((measured - predicted).abs() <= 5.0 * sigma + 1e-9, "s = {sampled}: measured {measured}, predicted {predicted}");
+        assert!(
+            (measured - predicted).abs() <= 5.0 * sigma + 1e-9,
+            "s = {sampled}: measured {measured}, predicted {predicted}"
+        );
         if sampled == 1 {
             assert_eq!(rejected, 0);
         }

@@ -6,8 +6,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use common::{challenge, example, exec};
-use matrixai_pot::bundle::{self, Manifest, MANIFEST_FILE};
-use matrixai_pot::{train_bundle, Report, Sha256Hex, Verdict, Verifier};
+use matrixai_pot::bundle::{self, MANIFEST_FILE, Manifest};
+use matrixai_pot::{Report, Sha256Hex, Verdict, Verifier, train_bundle};
 
 const MODEL: &str = "iris-softmax";
 
@@ -22,7 +22,9 @@ fn honest_bundle() -> (tempfile::TempDir, PathBuf) {
 fn verify(bundle: &Path) -> Report {
     let ex = example(MODEL);
     let exec = exec();
-    Verifier::new(&ex.spec, &ex.data, &exec).unwrap().verify(bundle, challenge(3), 4, None)
+    Verifier::new(&ex.spec, &ex.data, &exec)
+        .unwrap()
+        .verify(bundle, challenge(3), 4, None)
 }
 
 fn manifest(bundle: &Path) -> Manifest {
@@ -38,13 +40,24 @@ fn reseal(bundle: &Path, path: &str, declared_bytes: Option<u64>) {
     if declared_bytes.is_none() {
         entry.sha256 = Sha256Hex::of(&fs::read(&file).unwrap());
     }
-    fs::write(bundle.join(MANIFEST_FILE), serde_json::to_vec(&manifest).unwrap()).unwrap();
+    fs::write(
+        bundle.join(MANIFEST_FILE),
+        serde_json::to_vec(&manifest).unwrap(),
+    )
+    .unwrap();
 }
 
 fn assert_rejected(report: &Report, code: &str, detail: &str) {
     assert_eq!(report.verdict, Verdict::Reject);
-    let found = report.reasons.iter().any(|r| r.code() == code && format!("{r:?}").contains(detail));
-    assert!(found, "expected {code} mentioning {detail:?}, got {:?}", report.reasons);
+    let found = report
+        .reasons
+        .iter()
+        .any(|r| r.code() == code && format!("{r:?}").contains(detail));
+    assert!(
+        found,
+        "expected {code} mentioning {detail:?}, got {:?}",
+        report.reasons
+    );
 }
 
 /// The last checkpoint: the end of the last segment, which every verification replays.
@@ -82,7 +95,11 @@ fn truncated_checkpoint_with_a_resealed_manifest() {
     let bytes = fs::read(&path).unwrap();
     fs::write(&path, &bytes[..bytes.len() - 4]).unwrap();
     reseal(&bundle, &some_checkpoint(), None);
-    assert_rejected(&verify(&bundle), "malformed_bundle", "the spec's shapes give");
+    assert_rejected(
+        &verify(&bundle),
+        "malformed_bundle",
+        "the spec's shapes give",
+    );
 }
 
 #[test]
@@ -103,24 +120,51 @@ fn wrong_shapes_in_a_checkpoint_header() {
 fn huge_files_are_refused_before_reading() {
     let (_dir, bundle) = honest_bundle();
     // Sparse files: the size says 8 GiB, the disk holds almost nothing.
-    fs::File::options().write(true).open(bundle.join("model.bin")).unwrap().set_len(8 << 30).unwrap();
+    fs::File::options()
+        .write(true)
+        .open(bundle.join("model.bin"))
+        .unwrap()
+        .set_len(8 << 30)
+        .unwrap();
     reseal(&bundle, "model.bin", Some(8 << 30));
-    assert_rejected(&verify(&bundle), "malformed_bundle", "model.bin: the manifest lists 8589934592 bytes, the spec's shapes give");
+    assert_rejected(
+        &verify(&bundle),
+        "malformed_bundle",
+        "model.bin: the manifest lists 8589934592 bytes, the spec's shapes give",
+    );
 
     let (_dir1, bundle1) = honest_bundle();
-    fs::File::options().write(true).open(bundle1.join("transcript.json")).unwrap().set_len(1 << 30).unwrap();
+    fs::File::options()
+        .write(true)
+        .open(bundle1.join("transcript.json"))
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
     reseal(&bundle1, "transcript.json", Some(1 << 30));
-    assert_rejected(&verify(&bundle1), "malformed_bundle", "transcript.json: 1073741824 bytes, more than the");
+    assert_rejected(
+        &verify(&bundle1),
+        "malformed_bundle",
+        "transcript.json: 1073741824 bytes, more than the",
+    );
 
     let (_dir2, bundle2) = honest_bundle();
-    fs::File::options().write(true).open(bundle2.join(MANIFEST_FILE)).unwrap().set_len(4 << 30).unwrap();
+    fs::File::options()
+        .write(true)
+        .open(bundle2.join(MANIFEST_FILE))
+        .unwrap()
+        .set_len(4 << 30)
+        .unwrap();
     assert_rejected(&verify(&bundle2), "malformed_bundle", "more than the");
 }
 
 #[test]
 fn garbage_transcript() {
     let (_dir, bundle) = honest_bundle();
-    fs::write(bundle.join("transcript.json"), b"{\"v\":1,\"leaves\":[{\"step\":").unwrap();
+    fs::write(
+        bundle.join("transcript.json"),
+        b"{\"v\":1,\"leaves\":[{\"step\":",
+    )
+    .unwrap();
     reseal(&bundle, "transcript.json", None);
     assert_rejected(&verify(&bundle), "malformed_bundle", "transcript.json");
 }
@@ -130,7 +174,11 @@ fn path_traversal_in_the_manifest() {
     let (_dir, bundle) = honest_bundle();
     let mut manifest = manifest(&bundle);
     manifest.files[0].path = "../../etc/passwd".into();
-    fs::write(bundle.join(MANIFEST_FILE), serde_json::to_vec(&manifest).unwrap()).unwrap();
+    fs::write(
+        bundle.join(MANIFEST_FILE),
+        serde_json::to_vec(&manifest).unwrap(),
+    )
+    .unwrap();
     assert_rejected(&verify(&bundle), "malformed_bundle", "unsafe path");
 }
 
@@ -139,9 +187,21 @@ fn unexpected_file_in_the_manifest() {
     let (_dir, bundle) = honest_bundle();
     fs::write(bundle.join("extra.bin"), b"payload").unwrap();
     let mut manifest = manifest(&bundle);
-    manifest.files.push(bundle::ManifestEntry { path: "extra.bin".into(), bytes: 7, sha256: Sha256Hex::of(b"payload") });
-    fs::write(bundle.join(MANIFEST_FILE), serde_json::to_vec(&manifest).unwrap()).unwrap();
-    assert_rejected(&verify(&bundle), "malformed_bundle", "unexpected file extra.bin");
+    manifest.files.push(bundle::ManifestEntry {
+        path: "extra.bin".into(),
+        bytes: 7,
+        sha256: Sha256Hex::of(b"payload"),
+    });
+    fs::write(
+        bundle.join(MANIFEST_FILE),
+        serde_json::to_vec(&manifest).unwrap(),
+    )
+    .unwrap();
+    assert_rejected(
+        &verify(&bundle),
+        "malformed_bundle",
+        "unexpected file extra.bin",
+    );
 }
 
 #[test]
@@ -153,7 +213,11 @@ fn flipped_bit_in_a_checkpoint_breaks_its_leaf() {
     fs::write(&path, &bytes).unwrap();
     reseal(&bundle, &some_checkpoint(), None);
     let last_step = example(MODEL).spec.validate().unwrap().total_steps;
-    assert_rejected(&verify(&bundle), "checkpoint_leaf_mismatch", &last_step.to_string());
+    assert_rejected(
+        &verify(&bundle),
+        "checkpoint_leaf_mismatch",
+        &last_step.to_string(),
+    );
 }
 
 /// Without a resealed manifest too: the leaf, not the manifest's digest, decides.
@@ -166,7 +230,11 @@ fn flipped_bit_in_a_checkpoint_without_a_resealed_manifest() {
     bytes[last] ^= 0x80;
     fs::write(&path, &bytes).unwrap();
     let last_step = example(MODEL).spec.validate().unwrap().total_steps;
-    assert_rejected(&verify(&bundle), "checkpoint_leaf_mismatch", &last_step.to_string());
+    assert_rejected(
+        &verify(&bundle),
+        "checkpoint_leaf_mismatch",
+        &last_step.to_string(),
+    );
 }
 
 /// Checkpoints outside the sampled segments are never opened (their leaves are bound by the
@@ -189,7 +257,11 @@ fn a_checkpoint_is_needed_only_when_sampled() {
     let report = verifier.verify(&bundle, challenge(3), 4, None);
     assert_eq!(report.verdict, Verdict::Accept, "{:?}", report.reasons);
     let report = verifier.verify(&bundle, challenge(3), usize::MAX, None);
-    assert_rejected(&report, "malformed_bundle", &format!("{missing}: cannot open"));
+    assert_rejected(
+        &report,
+        "malformed_bundle",
+        &format!("{missing}: cannot open"),
+    );
 }
 
 #[test]
@@ -198,19 +270,39 @@ fn checkpoint_missing_from_the_manifest() {
     let mut manifest = manifest(&bundle);
     let path = bundle::checkpoint_path(example(MODEL).spec.checkpoint_interval.into());
     manifest.files.retain(|entry| entry.path != path);
-    fs::write(bundle.join(MANIFEST_FILE), serde_json::to_vec(&manifest).unwrap()).unwrap();
+    fs::write(
+        bundle.join(MANIFEST_FILE),
+        serde_json::to_vec(&manifest).unwrap(),
+    )
+    .unwrap();
     let report = verify(&bundle);
-    assert_rejected(&report, "malformed_bundle", &format!("{path} is missing from the manifest"));
-    assert!(report.segments.is_empty(), "no replay without the full checkpoint list");
+    assert_rejected(
+        &report,
+        "malformed_bundle",
+        &format!("{path} is missing from the manifest"),
+    );
+    assert!(
+        report.segments.is_empty(),
+        "no replay without the full checkpoint list"
+    );
 }
 
 #[test]
 fn a_file_listed_twice() {
     let (_dir, bundle) = honest_bundle();
     let mut manifest = manifest(&bundle);
-    let entry = manifest.files.iter().find(|entry| entry.path == some_checkpoint()).unwrap().clone();
+    let entry = manifest
+        .files
+        .iter()
+        .find(|entry| entry.path == some_checkpoint())
+        .unwrap()
+        .clone();
     manifest.files.push(entry);
-    fs::write(bundle.join(MANIFEST_FILE), serde_json::to_vec(&manifest).unwrap()).unwrap();
+    fs::write(
+        bundle.join(MANIFEST_FILE),
+        serde_json::to_vec(&manifest).unwrap(),
+    )
+    .unwrap();
     assert_rejected(&verify(&bundle), "malformed_bundle", "listed twice");
 }
 
@@ -222,11 +314,27 @@ fn a_checkpoint_under_another_name() {
     let last_step = example(MODEL).spec.validate().unwrap().total_steps;
     let renamed = format!("checkpoints/step-{last_step}.ckpt");
     fs::rename(bundle.join(some_checkpoint()), bundle.join(&renamed)).unwrap();
-    manifest.files.iter_mut().find(|entry| entry.path == some_checkpoint()).unwrap().path = renamed.clone();
-    fs::write(bundle.join(MANIFEST_FILE), serde_json::to_vec(&manifest).unwrap()).unwrap();
+    manifest
+        .files
+        .iter_mut()
+        .find(|entry| entry.path == some_checkpoint())
+        .unwrap()
+        .path = renamed.clone();
+    fs::write(
+        bundle.join(MANIFEST_FILE),
+        serde_json::to_vec(&manifest).unwrap(),
+    )
+    .unwrap();
     let report = verify(&bundle);
-    assert_rejected(&report, "malformed_bundle", &format!("unexpected file {renamed}"));
-    assert!(report.has("malformed_bundle") && format!("{:?}", report.reasons).contains("is missing from the manifest"));
+    assert_rejected(
+        &report,
+        "malformed_bundle",
+        &format!("unexpected file {renamed}"),
+    );
+    assert!(
+        report.has("malformed_bundle")
+            && format!("{:?}", report.reasons).contains("is missing from the manifest")
+    );
 }
 
 #[test]
@@ -239,7 +347,11 @@ fn bundle_of_another_order() {
     train_bundle(&other, &ex.data, &bundle, &exec(), |_, _| {}).unwrap();
     let report = verify(&bundle);
     assert_rejected(&report, "spec_mismatch", "spec");
-    assert!(report.has("initial_checkpoint_mismatch"), "{:?}", report.reasons);
+    assert!(
+        report.has("initial_checkpoint_mismatch"),
+        "{:?}",
+        report.reasons
+    );
 }
 
 #[test]
@@ -248,7 +360,8 @@ fn commitment_must_match_the_bundle() {
     let ex = example(MODEL);
     let exec = exec();
     let manifest_sha = Sha256Hex::of(&fs::read(bundle.join(MANIFEST_FILE)).unwrap());
-    let transcript: matrixai_pot::Transcript = serde_json::from_slice(&fs::read(bundle.join("transcript.json")).unwrap()).unwrap();
+    let transcript: matrixai_pot::Transcript =
+        serde_json::from_slice(&fs::read(bundle.join("transcript.json")).unwrap()).unwrap();
     let mut commitment = matrixai_pot::Commitment {
         v: 1,
         root: transcript.root,
@@ -258,7 +371,12 @@ fn commitment_must_match_the_bundle() {
         bundle_sha256: manifest_sha,
     };
     let verifier = Verifier::new(&ex.spec, &ex.data, &exec).unwrap();
-    assert_eq!(verifier.verify(&bundle, challenge(1), 4, Some(&commitment)).verdict, Verdict::Accept);
+    assert_eq!(
+        verifier
+            .verify(&bundle, challenge(1), 4, Some(&commitment))
+            .verdict,
+        Verdict::Accept
+    );
     commitment.root = Sha256Hex([0; 32]);
     let report = verifier.verify(&bundle, challenge(1), 4, Some(&commitment));
     assert_rejected(&report, "commitment_mismatch", "root");
@@ -271,7 +389,14 @@ fn commitment_must_match_the_bundle() {
 fn random_damage_never_panics() {
     use matrixai_pot::chacha::CounterRng;
     let (_dir, pristine) = honest_bundle();
-    let always_read = ["manifest.json", "spec.json", "transcript.json", "model.bin", &some_checkpoint()].map(String::from);
+    let always_read = [
+        "manifest.json",
+        "spec.json",
+        "transcript.json",
+        "model.bin",
+        &some_checkpoint(),
+    ]
+    .map(String::from);
     let mut rng = CounterRng::for_seed("damage-test", 1, 0);
     for trial in 0..60u64 {
         let work = tempfile::tempdir().unwrap();
@@ -296,7 +421,11 @@ fn random_damage_never_panics() {
         }
         let report = verify(&bundle);
         if !resealed {
-            assert_eq!(report.verdict, Verdict::Reject, "trial {trial}: damaged {target} accepted");
+            assert_eq!(
+                report.verdict,
+                Verdict::Reject,
+                "trial {trial}: damaged {target} accepted"
+            );
         }
     }
 }

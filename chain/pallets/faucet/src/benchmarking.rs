@@ -3,7 +3,10 @@
 use super::*;
 use crate::pallet::{BalanceOf, Config, Pallet};
 use frame_benchmarking::v2::*;
-use frame_support::traits::{fungible::{Inspect, Mutate}, Get};
+use frame_support::traits::{
+	fungible::{Inspect, Mutate},
+	Get,
+};
 use frame_system::RawOrigin;
 
 #[benchmarks]

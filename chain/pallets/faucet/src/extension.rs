@@ -7,8 +7,8 @@ use frame_system::CheckNonce;
 use scale_info::{StaticTypeInfo, TypeInfo};
 use sp_runtime::{
 	traits::{
-		AsSystemOriginSigner, DispatchInfoOf, Dispatchable, Implication, PostDispatchInfoOf,
-		TransactionExtension, TransactionExtensionMetadata, ValidateResult, Zero,
+		AsSystemOriginSigner, DispatchInfoOf, Dispatchable, Implication, PostDispatchInfoOf, TransactionExtension,
+		TransactionExtensionMetadata, ValidateResult, Zero,
 	},
 	transaction_validity::{InvalidTransaction, TransactionValidityError, ValidTransaction},
 	DispatchResult, Weight,
@@ -83,10 +83,10 @@ where
 		// The case `CheckNonce` refuses: nobody pays for this account's storage.
 		let first_claim = origin.as_system_origin_signer().cloned().and_then(|who| {
 			let account = frame_system::Account::<T>::get(&who);
-			let eligible = matches!(call.is_sub_type(), Some(Call::claim {})) &&
-				account.providers.is_zero() &&
-				account.sufficients.is_zero() &&
-				Pallet::<T>::ensure_can_claim(&who).is_ok();
+			let eligible = matches!(call.is_sub_type(), Some(Call::claim {}))
+				&& account.providers.is_zero()
+				&& account.sufficients.is_zero()
+				&& Pallet::<T>::ensure_can_claim(&who).is_ok();
 			eligible.then_some((who, account.nonce))
 		});
 		match first_claim {
@@ -104,15 +104,8 @@ where
 				Ok((validity, Checked::FirstClaim(who), origin))
 			},
 			None => {
-				let (validity, val, origin) = self.0.validate(
-					origin,
-					call,
-					info,
-					len,
-					self_implicit,
-					inherited_implication,
-					source,
-				)?;
+				let (validity, val, origin) =
+					self.0.validate(origin, call, info, len, self_implicit, inherited_implication, source)?;
 				Ok((validity, Checked::Nonce(val), origin))
 			},
 		}

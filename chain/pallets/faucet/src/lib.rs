@@ -41,8 +41,7 @@ pub mod pallet {
 	use frame_system::pallet_prelude::*;
 	use sp_runtime::traits::{AccountIdConversion, Saturating, Zero};
 
-	pub type BalanceOf<T> =
-		<<T as Config>::Currency as Inspect<<T as frame_system::Config>::AccountId>>::Balance;
+	pub type BalanceOf<T> = <<T as Config>::Currency as Inspect<<T as frame_system::Config>::AccountId>>::Balance;
 
 	#[pallet::pallet]
 	pub struct Pallet<T>(_);
@@ -124,11 +123,7 @@ pub mod pallet {
 			let now = frame_system::Pallet::<T>::block_number();
 			LastClaim::<T>::insert(&who, now);
 			ClaimsThisBlock::<T>::mutate(|claims| *claims = claims.saturating_add(1));
-			Self::deposit_event(Event::Claimed {
-				who,
-				amount,
-				next_claim_at: now.saturating_add(T::Cooldown::get()),
-			});
+			Self::deposit_event(Event::Claimed { who, amount, next_claim_at: now.saturating_add(T::Cooldown::get()) });
 			Ok(())
 		}
 

@@ -186,10 +186,7 @@ mod nonce_extension {
 
 	#[test]
 	fn is_invisible_in_metadata() {
-		assert_eq!(
-			<CheckNonceOrFirstClaim<Test> as TransactionExtension<RuntimeCall>>::IDENTIFIER,
-			"CheckNonce"
-		);
+		assert_eq!(<CheckNonceOrFirstClaim<Test> as TransactionExtension<RuntimeCall>>::IDENTIFIER, "CheckNonce");
 		assert_eq!(
 			scale_info::meta_type::<CheckNonceOrFirstClaim<Test>>(),
 			scale_info::meta_type::<frame_system::CheckNonce<Test>>()

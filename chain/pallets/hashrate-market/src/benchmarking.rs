@@ -46,8 +46,7 @@ fn price<T: Config>() -> BalanceOf<T> {
 }
 
 fn listed_machine<T: Config>(id: MachineId, owner: &T::AccountId) {
-	Pallet::<T>::add_machine(RawOrigin::Signed(owner.clone()).into(), id, max_metadata())
-		.expect("owner is funded");
+	Pallet::<T>::add_machine(RawOrigin::Signed(owner.clone()).into(), id, max_metadata()).expect("owner is funded");
 	Pallet::<T>::make_offer(
 		RawOrigin::Signed(owner.clone()).into(),
 		id,
@@ -99,13 +98,10 @@ fn completed_order<T: Config>(seller: &T::AccountId, buyer: &T::AccountId) {
 fn submitted_pot<T: Config>() -> T::AccountId {
 	let (seller, buyer) = (funded::<T>("seller", 0), funded::<T>("buyer", 0));
 	completed_order::<T>(&seller, &buyer);
-	Pallet::<T>::submit_pot(RawOrigin::Signed(seller).into(), ORDER, vec![b'p'; 1024])
-		.expect("completed order");
+	Pallet::<T>::submit_pot(RawOrigin::Signed(seller).into(), ORDER, vec![b'p'; 1024]).expect("completed order");
 	let validator: T::AccountId = whitelisted_caller();
-	let validators: Vec<T::AccountId> = (1..T::MaxValidators::get())
-		.map(|i| account("validator", i, 0))
-		.chain([validator.clone()])
-		.collect();
+	let validators: Vec<T::AccountId> =
+		(1..T::MaxValidators::get()).map(|i| account("validator", i, 0)).chain([validator.clone()]).collect();
 	Validators::<T>::put(BoundedVec::try_from(validators).expect("MaxValidators entries"));
 	validator
 }
@@ -224,8 +220,7 @@ mod benchmarks {
 	#[benchmark]
 	fn add_validator() -> Result<(), BenchmarkError> {
 		let origin = T::AdminOrigin::try_successful_origin().map_err(|_| BenchmarkError::Weightless)?;
-		let existing: Vec<T::AccountId> =
-			(1..T::MaxValidators::get()).map(|i| account("validator", i, 0)).collect();
+		let existing: Vec<T::AccountId> = (1..T::MaxValidators::get()).map(|i| account("validator", i, 0)).collect();
 		Validators::<T>::put(BoundedVec::try_from(existing).expect("fewer than MaxValidators"));
 		let validator: T::AccountId = account("validator", 0, 0);
 		#[extrinsic_call]
@@ -237,8 +232,7 @@ mod benchmarks {
 	#[benchmark]
 	fn remove_validator() -> Result<(), BenchmarkError> {
 		let origin = T::AdminOrigin::try_successful_origin().map_err(|_| BenchmarkError::Weightless)?;
-		let validators: Vec<T::AccountId> =
-			(0..T::MaxValidators::get()).map(|i| account("validator", i, 0)).collect();
+		let validators: Vec<T::AccountId> = (0..T::MaxValidators::get()).map(|i| account("validator", i, 0)).collect();
 		let validator = validators.last().expect("MaxValidators > 0").clone();
 		Validators::<T>::put(BoundedVec::try_from(validators).expect("MaxValidators entries"));
 		#[extrinsic_call]

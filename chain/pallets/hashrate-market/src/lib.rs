@@ -48,11 +48,9 @@ pub mod pallet {
 		Perbill,
 	};
 
-	pub type BalanceOf<T> =
-		<<T as Config>::Currency as Inspect<<T as frame_system::Config>::AccountId>>::Balance;
+	pub type BalanceOf<T> = <<T as Config>::Currency as Inspect<<T as frame_system::Config>::AccountId>>::Balance;
 	pub type MachineOf<T> = Machine<<T as frame_system::Config>::AccountId, BalanceOf<T>>;
-	pub type OrderOf<T> =
-		Order<<T as frame_system::Config>::AccountId, BalanceOf<T>, BlockNumberFor<T>>;
+	pub type OrderOf<T> = Order<<T as frame_system::Config>::AccountId, BalanceOf<T>, BlockNumberFor<T>>;
 
 	/// Most blocks of expiry backlog `on_initialize` looks at in one block. Above one, the backlog
 	/// left by a burst of expiries shrinks even while later blocks stay empty.
@@ -64,8 +62,7 @@ pub mod pallet {
 	#[pallet::config]
 	pub trait Config: frame_system::Config<RuntimeEvent: From<Event<Self>>> {
 		/// The currency that deposits and escrows are held in.
-		type Currency: Mutate<Self::AccountId>
-			+ MutateHold<Self::AccountId, Reason = Self::RuntimeHoldReason>;
+		type Currency: Mutate<Self::AccountId> + MutateHold<Self::AccountId, Reason = Self::RuntimeHoldReason>;
 
 		/// The runtime's hold reasons, which include this pallet's.
 		type RuntimeHoldReason: From<HoldReason>;
@@ -125,8 +122,7 @@ pub mod pallet {
 
 	/// Accounts allowed to judge proofs.
 	#[pallet::storage]
-	pub type Validators<T: Config> =
-		StorageValue<_, BoundedVec<T::AccountId, T::MaxValidators>, ValueQuery>;
+	pub type Validators<T: Config> = StorageValue<_, BoundedVec<T::AccountId, T::MaxValidators>, ValueQuery>;
 
 	/// Orders under the block at which they expire if nothing else happens first. An entry stays
 	/// when its order moves on (a verdict, a renewal, a submitted proof): removing it would cost a
@@ -168,7 +164,11 @@ pub mod pallet {
 			deposit: BalanceOf<T>,
 			metadata: MachineMetadata,
 		},
-		MachineRemoved { machine_id: MachineId, owner: T::AccountId, deposit_released: BalanceOf<T> },
+		MachineRemoved {
+			machine_id: MachineId,
+			owner: T::AccountId,
+			deposit_released: BalanceOf<T>,
+		},
 		/// The machine is listed (or re-priced); `deposit` is what is held for it now.
 		OfferMade {
 			machine_id: MachineId,
@@ -176,7 +176,10 @@ pub mod pallet {
 			offer: Offer<BalanceOf<T>>,
 			deposit: BalanceOf<T>,
 		},
-		OfferCancelled { machine_id: MachineId, owner: T::AccountId },
+		OfferCancelled {
+			machine_id: MachineId,
+			owner: T::AccountId,
+		},
 		OrderPlaced {
 			order_id: OrderId,
 			buyer: T::AccountId,
@@ -247,8 +250,12 @@ pub mod pallet {
 			machine_id: MachineId,
 			refunded: BalanceOf<T>,
 		},
-		ValidatorAdded { validator: T::AccountId },
-		ValidatorRemoved { validator: T::AccountId },
+		ValidatorAdded {
+			validator: T::AccountId,
+		},
+		ValidatorRemoved {
+			validator: T::AccountId,
+		},
 	}
 
 	#[pallet::error]
@@ -356,11 +363,7 @@ pub mod pallet {
 			ensure!(!Self::is_rented(&machine), Error::<T>::MachineRented);
 			T::Currency::release(&HoldReason::MachineDeposit.into(), &owner, machine.deposit, Precision::Exact)?;
 			Machines::<T>::remove(id);
-			Self::deposit_event(Event::MachineRemoved {
-				machine_id: id,
-				owner,
-				deposit_released: machine.deposit,
-			});
+			Self::deposit_event(Event::MachineRemoved { machine_id: id, owner, deposit_released: machine.deposit });
 			Ok(())
 		}
 
@@ -378,10 +381,7 @@ pub mod pallet {
 			let owner = ensure_signed(origin)?;
 			let mut machine = Self::owned_machine(&id, &owner)?;
 			ensure!(!price_per_hour.is_zero(), Error::<T>::ZeroPrice);
-			ensure!(
-				(1..=T::MaxDurationHours::get()).contains(&max_duration_hours),
-				Error::<T>::InvalidMaxDuration
-			);
+			ensure!((1..=T::MaxDurationHours::get()).contains(&max_duration_hours), Error::<T>::InvalidMaxDuration);
 			let shortfall = T::MachineDeposit::get().saturating_sub(machine.deposit);
 			if !shortfall.is_zero() {
 				Self::hold(HoldReason::MachineDeposit, &owner, shortfall)?;
@@ -579,8 +579,7 @@ pub mod pallet {
 			let mut order = Self::sold_order(&order_id, &seller)?;
 			ensure!(order.status == OrderStatus::Completed, Error::<T>::WrongOrderState);
 			Self::ensure_not_overdue(&order)?;
-			order.expires_at =
-				frame_system::Pallet::<T>::block_number().saturating_add(T::VerificationWindow::get());
+			order.expires_at = frame_system::Pallet::<T>::block_number().saturating_add(T::VerificationWindow::get());
 			Self::schedule(order_id, order.expires_at);
 			order.status = OrderStatus::PotSubmitted;
 			order.proof = Some(proof.clone());
@@ -667,8 +666,7 @@ pub mod pallet {
 		pub fn remove_validator(origin: OriginFor<T>, validator: T::AccountId) -> DispatchResult {
 			T::AdminOrigin::ensure_origin(origin)?;
 			Validators::<T>::try_mutate(|validators| {
-				let position =
-					validators.iter().position(|v| v == &validator).ok_or(Error::<T>::NotValidator)?;
+				let position = validators.iter().position(|v| v == &validator).ok_or(Error::<T>::NotValidator)?;
 				validators.remove(position);
 				Ok::<_, Error<T>>(())
 			})?;
@@ -763,12 +761,8 @@ pub mod pallet {
 
 		/// Returns the whole escrow to the buyer.
 		fn refund_buyer(order: &mut OrderOf<T>) -> Result<BalanceOf<T>, DispatchError> {
-			let refunded = T::Currency::release(
-				&HoldReason::OrderEscrow.into(),
-				&order.buyer,
-				order.escrow,
-				Precision::Exact,
-			)?;
+			let refunded =
+				T::Currency::release(&HoldReason::OrderEscrow.into(), &order.buyer, order.escrow, Precision::Exact)?;
 			order.escrow = Zero::zero();
 			Ok(refunded)
 		}
@@ -794,10 +788,7 @@ pub mod pallet {
 
 		/// Whether the machine's latest order is still open.
 		fn is_rented(machine: &MachineOf<T>) -> bool {
-			machine
-				.last_order
-				.and_then(Orders::<T>::get)
-				.is_some_and(|order| !order.status.is_terminal())
+			machine.last_order.and_then(Orders::<T>::get).is_some_and(|order| !order.status.is_terminal())
 		}
 
 		/// Refunds the order of an expiry entry of `block`, unless the order has moved on since

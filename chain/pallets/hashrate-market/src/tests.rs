@@ -118,10 +118,7 @@ mod machines {
 			);
 			assert_ok!(HashrateMarket::add_machine(origin(OWNER), MACHINE, vec![b'x'; 2048]));
 			assert_noop!(HashrateMarket::add_machine(origin(OTHER), MACHINE, meta()), Error::<Test>::MachineExists);
-			assert_noop!(
-				HashrateMarket::add_machine(RuntimeOrigin::none(), [2; 16], meta()),
-				DispatchError::BadOrigin
-			);
+			assert_noop!(HashrateMarket::add_machine(RuntimeOrigin::none(), [2; 16], meta()), DispatchError::BadOrigin);
 		});
 	}
 
@@ -159,10 +156,7 @@ mod machines {
 			assert_ok!(HashrateMarket::make_offer(origin(OWNER), MACHINE, 7, 3, 1));
 			let offer = Offer { price_per_hour: 7, max_duration_hours: 3, disk_gb: 1 };
 			assert_eq!(machine().offer, Some(offer.clone()));
-			assert_eq!(
-				last_event(),
-				Event::OfferMade { machine_id: MACHINE, owner: OWNER, offer, deposit: DEPOSIT }
-			);
+			assert_eq!(last_event(), Event::OfferMade { machine_id: MACHINE, owner: OWNER, offer, deposit: DEPOSIT });
 			assert_eq!(deposit_held(OWNER), DEPOSIT, "re-pricing holds nothing more");
 		});
 	}
@@ -279,10 +273,7 @@ mod orders {
 				Error::<Test>::DurationAboveOffer
 			);
 			assert_noop!(place(BUYER, ORDER, OWNER, MACHINE, 1, vec![]), Error::<Test>::EmptyMetadata);
-			assert_noop!(
-				place(BUYER, ORDER, OWNER, MACHINE, 1, vec![b'x'; 2049]),
-				Error::<Test>::MetadataTooLong
-			);
+			assert_noop!(place(BUYER, ORDER, OWNER, MACHINE, 1, vec![b'x'; 2049]), Error::<Test>::MetadataTooLong);
 			assert_noop!(place(POOR, ORDER, OWNER, MACHINE, 1, meta()), Error::<Test>::InsufficientBalance);
 			assert_ok!(HashrateMarket::make_offer(origin(OWNER), MACHINE, Balance::MAX, MAX_DURATION, 1));
 			assert_noop!(place(BUYER, ORDER, OWNER, MACHINE, 2, meta()), Error::<Test>::Overflow);
@@ -337,10 +328,7 @@ mod orders {
 				HashrateMarket::renew_order(origin(BUYER), ORDER, MAX_DURATION - 1),
 				Error::<Test>::DurationAboveOffer
 			);
-			assert_noop!(
-				HashrateMarket::renew_order(origin(BUYER), ORDER, u32::MAX),
-				Error::<Test>::Overflow
-			);
+			assert_noop!(HashrateMarket::renew_order(origin(BUYER), ORDER, u32::MAX), Error::<Test>::Overflow);
 			run_to_block(order().deadline);
 			assert_noop!(HashrateMarket::renew_order(origin(BUYER), ORDER, 1), Error::<Test>::DeadlinePassed);
 		});
@@ -385,15 +373,9 @@ mod orders {
 	#[test]
 	fn order_completed_errors() {
 		new_test_ext().execute_with(|| {
-			assert_noop!(
-				HashrateMarket::order_completed(origin(OWNER), ORDER, meta(), 1),
-				Error::<Test>::UnknownOrder
-			);
+			assert_noop!(HashrateMarket::order_completed(origin(OWNER), ORDER, meta(), 1), Error::<Test>::UnknownOrder);
 			placed_order(1);
-			assert_noop!(
-				HashrateMarket::order_completed(origin(BUYER), ORDER, meta(), 1),
-				Error::<Test>::NotSeller
-			);
+			assert_noop!(HashrateMarket::order_completed(origin(BUYER), ORDER, meta(), 1), Error::<Test>::NotSeller);
 			assert_noop!(
 				HashrateMarket::order_completed(origin(OWNER), ORDER, vec![b'x'; 1025], 1),
 				Error::<Test>::MetadataTooLong
@@ -451,10 +433,7 @@ mod orders {
 				HashrateMarket::order_failed(origin(OWNER), ORDER, vec![b'x'; 1025]),
 				Error::<Test>::MetadataTooLong
 			);
-			assert_noop!(
-				HashrateMarket::order_failed(origin(OWNER), ORDER, vec![]),
-				Error::<Test>::WrongOrderState
-			);
+			assert_noop!(HashrateMarket::order_failed(origin(OWNER), ORDER, vec![]), Error::<Test>::WrongOrderState);
 		});
 	}
 }
@@ -643,10 +622,7 @@ mod expiry {
 	fn an_overdue_order_takes_no_result_proof_or_verdict() {
 		new_test_ext().execute_with(|| {
 			overdue(|| placed_order(1));
-			assert_noop!(
-				HashrateMarket::order_completed(origin(OWNER), ORDER, meta(), 1),
-				Error::<Test>::OrderOverdue
-			);
+			assert_noop!(HashrateMarket::order_completed(origin(OWNER), ORDER, meta(), 1), Error::<Test>::OrderOverdue);
 		});
 		new_test_ext().execute_with(|| {
 			overdue(completed_order);
@@ -670,13 +646,13 @@ mod expiry {
 	/// One-hour orders on as many machines, all placed now and so due in the same block.
 	fn orders_due_together(ids: core::ops::Range<u8>) -> Vec<OrderId> {
 		ids.map(|i| {
-				let (machine_id, order_id) = ([i; 16], [100 + i; 16]);
-				assert_ok!(HashrateMarket::add_machine(origin(OWNER), machine_id, meta()));
-				assert_ok!(HashrateMarket::make_offer(origin(OWNER), machine_id, PRICE, MAX_DURATION, 1));
-				assert_ok!(HashrateMarket::place_order(origin(BUYER), order_id, OWNER, machine_id, 1, meta()));
-				order_id
-			})
-			.collect()
+			let (machine_id, order_id) = ([i; 16], [100 + i; 16]);
+			assert_ok!(HashrateMarket::add_machine(origin(OWNER), machine_id, meta()));
+			assert_ok!(HashrateMarket::make_offer(origin(OWNER), machine_id, PRICE, MAX_DURATION, 1));
+			assert_ok!(HashrateMarket::place_order(origin(BUYER), order_id, OWNER, machine_id, 1, meta()));
+			order_id
+		})
+		.collect()
 	}
 
 	fn open_orders(ids: &[OrderId]) -> usize {
@@ -748,15 +724,9 @@ mod validators {
 			assert_noop!(HashrateMarket::add_validator(origin(OTHER), OTHER), DispatchError::BadOrigin);
 			assert_ok!(HashrateMarket::add_validator(RuntimeOrigin::root(), OTHER));
 			assert_eq!(last_event(), Event::ValidatorAdded { validator: OTHER });
-			assert_noop!(
-				HashrateMarket::add_validator(RuntimeOrigin::root(), OTHER),
-				Error::<Test>::AlreadyValidator
-			);
+			assert_noop!(HashrateMarket::add_validator(RuntimeOrigin::root(), OTHER), Error::<Test>::AlreadyValidator);
 			assert_ok!(HashrateMarket::add_validator(RuntimeOrigin::root(), OWNER));
-			assert_noop!(
-				HashrateMarket::add_validator(RuntimeOrigin::root(), BUYER),
-				Error::<Test>::TooManyValidators
-			);
+			assert_noop!(HashrateMarket::add_validator(RuntimeOrigin::root(), BUYER), Error::<Test>::TooManyValidators);
 			assert_noop!(HashrateMarket::remove_validator(origin(OTHER), OTHER), DispatchError::BadOrigin);
 			assert_ok!(HashrateMarket::remove_validator(RuntimeOrigin::root(), VALIDATOR));
 			assert_eq!(last_event(), Event::ValidatorRemoved { validator: VALIDATOR });
@@ -811,13 +781,14 @@ mod invariants {
 		prop_oneof![
 			(machine_id(), bytes()).prop_map(|(id, metadata)| Call::add_machine { id, metadata }),
 			machine_id().prop_map(|id| Call::remove_machine { id }),
-			(machine_id(), prop_oneof![Just(0), 1..500u64, Just(Balance::MAX)], 0..12u32, any::<u32>())
-				.prop_map(|(id, price_per_hour, max_duration_hours, disk_gb)| Call::make_offer {
+			(machine_id(), prop_oneof![Just(0), 1..500u64, Just(Balance::MAX)], 0..12u32, any::<u32>()).prop_map(
+				|(id, price_per_hour, max_duration_hours, disk_gb)| Call::make_offer {
 					id,
 					price_per_hour,
 					max_duration_hours,
 					disk_gb
-				}),
+				}
+			),
 			machine_id().prop_map(|id| Call::cancel_offer { id }),
 			(order_id(), account(), machine_id(), 0..12u32, bytes()).prop_map(
 				|(id, seller, machine_id, duration_hours, metadata)| Call::place_order {
@@ -828,12 +799,12 @@ mod invariants {
 					metadata
 				}
 			),
-			(order_id(), 0..5u32).prop_map(|(order_id, duration_hours)| Call::renew_order {
+			(order_id(), 0..5u32).prop_map(|(order_id, duration_hours)| Call::renew_order { order_id, duration_hours }),
+			(order_id(), bytes(), any::<u32>()).prop_map(|(order_id, metadata, score)| Call::order_completed {
 				order_id,
-				duration_hours
+				metadata,
+				score
 			}),
-			(order_id(), bytes(), any::<u32>())
-				.prop_map(|(order_id, metadata, score)| Call::order_completed { order_id, metadata, score }),
 			(order_id(), bytes()).prop_map(|(order_id, metadata)| Call::order_failed { order_id, metadata }),
 			(order_id(), bytes()).prop_map(|(order_id, proofsdata)| Call::submit_pot { order_id, proofsdata }),
 			(order_id(), 0..3u8).prop_map(|(order_id, results)| Call::verify_pot { order_id, results }),
@@ -854,9 +825,12 @@ mod invariants {
 			Step::Call { who, call } => {
 				let call = RuntimeCall::HashrateMarket(call.clone());
 				// Validator management is root's; give it root now and then so the set changes.
-				let origin = if matches!(call, RuntimeCall::HashrateMarket(
-					crate::Call::add_validator { .. } | crate::Call::remove_validator { .. }
-				)) && *who == OWNER
+				let origin = if matches!(
+					call,
+					RuntimeCall::HashrateMarket(
+						crate::Call::add_validator { .. } | crate::Call::remove_validator { .. }
+					)
+				) && *who == OWNER
 				{
 					RuntimeOrigin::root()
 				} else {
@@ -886,8 +860,7 @@ mod invariants {
 		let deposits: Balance = Machines::<Test>::iter_values().map(|machine| machine.deposit).sum();
 		assert_eq!(total_on_hold, escrows + deposits, "held balance != open escrows + deposits");
 		for who in ACCOUNTS {
-			let escrow_of: Balance =
-				Orders::<Test>::iter_values().filter(|o| o.buyer == who).map(|o| o.escrow).sum();
+			let escrow_of: Balance = Orders::<Test>::iter_values().filter(|o| o.buyer == who).map(|o| o.escrow).sum();
 			let deposits_of: Balance =
 				Machines::<Test>::iter_values().filter(|m| m.owner == who).map(|m| m.deposit).sum();
 			assert_eq!(escrow_held(who), escrow_of);

@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use matrixai_pot::{examples, Exec, PreparedData, TaskSpec};
+use matrixai_pot::{Exec, PreparedData, TaskSpec, examples};
 
 pub struct Example {
     pub spec: TaskSpec,
