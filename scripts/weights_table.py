@@ -12,6 +12,7 @@ import argparse
 import re
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 # frame_support::weights::constants::ParityDbWeight (reference hardware), in picoseconds.
 REFERENCE_DB_PS = (8_000_000, 50_000_000)
@@ -30,10 +31,22 @@ def db_weights(path):
     return read * 1000, write * 1000
 
 
-def weights(path, db_ps, at_max=True):
-    """(name -> (ref_time_ps, proof_bytes, components)) for the SubstrateWeight impl of a
-    weights.rs file, reads and writes priced at `db_ps`, components at their maximum (or
-    minimum)."""
+class Weight(NamedTuple):
+    """A benchmarked weight whose reads and writes are not priced yet."""
+    ref_time: int  # picoseconds
+    reads: int
+    writes: int
+    proof: int  # bytes
+    comps: dict
+
+    def priced(self, db_ps):
+        """The ref_time the runtime charges when a read and a write cost `db_ps`."""
+        return self.ref_time + self.reads * db_ps[0] + self.writes * db_ps[1]
+
+
+def weights(path, at_max=True):
+    """(name -> Weight) for the SubstrateWeight impl of a weights.rs file, components at their
+    maximum (or minimum)."""
     text = Path(path).read_text()
     impl = text.split("impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T>", 1)[1]
     impl = impl.split("impl WeightInfo for ()", 1)[0]
@@ -54,7 +67,7 @@ def weights(path, db_ps, at_max=True):
             reads += int(slope) * comps[comp]
         for slope, comp in re.findall(r"writes\(\((\d+)_u64\)\.saturating_mul\((\w+)\.into\(\)\)\)", body):
             writes += int(slope) * comps[comp]
-        out[name] = (ref_time + reads * db_ps[0] + writes * db_ps[1], proof, comps)
+        out[name] = Weight(ref_time, reads, writes, proof, comps)
     return out
 
 
@@ -69,8 +82,9 @@ def main():
 
     anchor_file, anchor_fn = args.anchor.rsplit(":", 1)
     db_ps = db_weights(args.db_weights)
-    anchor_ref, anchor_proof, _ = weights(anchor_file, db_ps)[anchor_fn]
-    reference_anchor = weights(anchor_file, REFERENCE_DB_PS)[anchor_fn][0]
+    anchor = weights(anchor_file)[anchor_fn]
+    anchor_ref, anchor_proof = anchor.priced(db_ps), anchor.proof
+    reference_anchor = anchor.priced(REFERENCE_DB_PS)
     lines = [
         "## Chain weights",
         "",
@@ -89,11 +103,11 @@ def main():
     worst, worst_call, hooks = 0.0, "", []
     for path in args.files:
         pallet = Path(path).parts[-3]
-        idle = weights(path, db_ps, at_max=False)
-        reference = weights(path, REFERENCE_DB_PS)
-        for name, (ref_time, proof, comps) in weights(path, db_ps).items():
+        idle = weights(path, at_max=False)
+        for name, weight in weights(path).items():
+            ref_time, proof, comps = weight.priced(db_ps), weight.proof, weight.comps
             ratio = ref_time / anchor_ref
-            reference_ratio = reference[name][0] / reference_anchor
+            reference_ratio = weight.priced(REFERENCE_DB_PS) / reference_anchor
             label = name + ("(" + ", ".join(f"{c}={v}" for c, v in comps.items()) + ")" if comps else "")
             lines.append(f"| {pallet} | {label} | {ref_time / 1e6:.1f} | {proof} | {ratio:.2f} | {reference_ratio:.2f} |")
             if name.startswith("on_"):
@@ -102,8 +116,9 @@ def main():
                 worst, worst_call = ratio, f"{pallet}::{name}"
     lines += ["", f"Largest call ratio: **{worst:.2f}x** ({worst_call}; {'within' if worst <= 3 else 'above'} the 3x goal)."]
     # Hooks are paid once per block, not per transaction: compare them with the block's budget.
-    for pallet, label, ref_time, (idle_ref, _, idle_comps) in hooks:
-        idle_label = ", ".join(f"{c}={v}" for c, v in idle_comps.items())
+    for pallet, label, ref_time, idle_weight in hooks:
+        idle_ref = idle_weight.priced(db_ps)
+        idle_label = ", ".join(f"{c}={v}" for c, v in idle_weight.comps.items())
         lines.append(f"Hook {pallet}::{label}: {ref_time / 1e9:.1f} ms per block, "
                      f"{100 * ref_time / BLOCK_COMPUTE_PS:.1f} % of a block's {BLOCK_COMPUTE_PS // 10**12} s of computation; "
                      f"at {idle_label}: {idle_ref / 1e6:.1f} µs.")

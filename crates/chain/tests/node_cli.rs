@@ -3,12 +3,27 @@
 //! storage` measures ParityDB and writes a DbWeight file like the runtime's.
 
 use matrixai_chain::testing::node_binary;
-use std::process::Command;
+use std::process::{Command, Output};
+
+/// A `matrixai-node` command: the built node, or `MATRIXAI_NODE`.
+fn node() -> Command {
+    Command::new(node_binary().unwrap_or_else(|error| panic!("{error}")))
+}
+
+/// Runs `command`, which must succeed.
+fn succeed(command: &mut Command) -> Output {
+    let output = command.output().expect("matrixai-node runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
 
 fn assert_refuses_unknown_chain(args: &[&str]) {
-    let binary = node_binary().unwrap_or_else(|error| panic!("{error}"));
     let base_path = tempfile::tempdir().expect("a temporary base path");
-    let output = Command::new(&binary)
+    let output = node()
         .args(args)
         .arg("--base-path")
         .arg(base_path.path())
@@ -38,16 +53,7 @@ fn node_rejects_unknown_chain() {
 
 #[test]
 fn testnet_spec_has_bootnodes_and_token() {
-    let binary = node_binary().unwrap_or_else(|error| panic!("{error}"));
-    let output = Command::new(&binary)
-        .args(["build-spec", "--chain", "testnet"])
-        .output()
-        .expect("matrixai-node runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = succeed(node().args(["build-spec", "--chain", "testnet"]));
     let spec = String::from_utf8(output.stdout).expect("the spec is UTF-8 JSON");
     assert!(spec.contains(r#""chainType": "Live""#), "{spec}");
     assert_eq!(
@@ -62,22 +68,16 @@ fn testnet_spec_has_bootnodes_and_token() {
 
 #[test]
 fn benchmark_storage_writes_db_weights() {
-    let binary = node_binary().unwrap_or_else(|error| panic!("{error}"));
     let work = tempfile::tempdir().expect("a temporary directory");
     // The dev genesis' 42 keys, in blocks of 10 writes: small, but every step of the real run.
-    let output = Command::new(&binary)
-        .args(["benchmark", "storage", "--chain", "dev", "--db", "paritydb"])
-        .args(["--state-version", "1", "--batch-size", "10"])
-        .arg("--base-path")
-        .arg(work.path().join("db"))
-        .arg("--weight-path")
-        .arg(work.path())
-        .output()
-        .expect("matrixai-node runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    succeed(
+        node()
+            .args(["benchmark", "storage", "--chain", "dev", "--db", "paritydb"])
+            .args(["--state-version", "1", "--batch-size", "10"])
+            .arg("--base-path")
+            .arg(work.path().join("db"))
+            .arg("--weight-path")
+            .arg(work.path()),
     );
     let weights = std::fs::read_to_string(work.path().join("paritydb_weights.rs"))
         .expect("benchmark storage writes paritydb_weights.rs");

@@ -193,32 +193,9 @@ pub fn build(
             train_as(out, spec, &cheat, data, data, exec)
         }
         Attack::LearningRateChanged => {
-            cheat.optimizer = match spec.optimizer {
-                OptimizerSpec::Sgd {
-                    lr,
-                    momentum,
-                    weight_decay,
-                    nesterov,
-                } => OptimizerSpec::Sgd {
-                    lr: lr * 2.0,
-                    momentum,
-                    weight_decay,
-                    nesterov,
-                },
-                OptimizerSpec::Adam {
-                    lr,
-                    beta1,
-                    beta2,
-                    eps,
-                    weight_decay,
-                } => OptimizerSpec::Adam {
-                    lr: lr * 2.0,
-                    beta1,
-                    beta2,
-                    eps,
-                    weight_decay,
-                },
-            };
+            match &mut cheat.optimizer {
+                OptimizerSpec::Sgd { lr, .. } | OptimizerSpec::Adam { lr, .. } => *lr *= 2.0,
+            }
             train_as(out, spec, &cheat, data, data, exec)
         }
         Attack::OptimizerChanged => {
