@@ -18,6 +18,13 @@ from typing import NamedTuple
 REFERENCE_DB_PS = (8_000_000, 50_000_000)
 # RuntimeBlockWeights: one second of computation per block.
 BLOCK_COMPUTE_PS = 1_000_000_000_000
+# Paths that move the funds of two parties (a refund and a slash, a bond and a payment): the
+# chain-hardening goal allows them 4x the anchor, every other call 3x.
+TWO_PARTY_PATHS = {"verify_pot_fail", "verify_dispute_forged", "verify_dispute_honest", "order_failed",
+                   "expire_no_show", "expire_settle"}
+# The hashrate market's expiry hook: a scan over `b` blocks plus, per entry handled, the dearest
+# `expire_*` path; `MaxExpiriesPerBlock` in the runtime.
+HOOK_SCAN, HOOK_ENTRY_PREFIX, MAX_EXPIRIES_PER_BLOCK = "expiry_scan", "expire_", 64
 
 FN = re.compile(r"\tfn (\w+)\(([^)]*)\) -> Weight \{(.*?)\n\t\}", re.S)
 RANGE = re.compile(r"/// The range of component `(\w+)` is `\[(\d+), (\d+)\]`")
@@ -93,14 +100,17 @@ def main():
         f"(read {db_ps[0] / 1e6:.2f} µs, write {db_ps[1] / 1e6:.2f} µs: ParityDB measured on this machine by",
         "`scripts/benchmark-storage.sh`), components at their maximum. The anchor is",
         "`pallet_balances::transfer_keep_alive`, benchmarked in the same run. Goal: no call above 3x",
-        "the anchor's ref_time. The last column prices reads and writes at polkadot-sdk's reference",
+        "the anchor's ref_time, except paths that move two parties' funds (a refund with a slash, a",
+        "bond with a payment: 4x). `verify_pot` and `expire_order` are charged their dearest path and",
+        "refunded to the path taken. The last column prices reads and writes at polkadot-sdk's reference",
         f"ParityDB constants instead (read {REFERENCE_DB_PS[0] / 1e6:.0f} µs, write {REFERENCE_DB_PS[1] / 1e6:.0f} µs, measured on other hardware).",
         "",
         "| pallet | call | ref_time (µs) | proof_size (bytes) | ref_time / transfer | at reference DB prices |",
         "|---|---|---:|---:|---:|---:|",
         f"| balances | transfer_keep_alive (anchor) | {anchor_ref / 1e6:.1f} | {anchor_proof} | 1.00 | 1.00 |",
     ]
-    worst, worst_call, hooks = 0.0, "", []
+    worst = {False: (0.0, ""), True: (0.0, "")}
+    hooks = []
     for path in args.files:
         pallet = Path(path).parts[-3]
         idle = weights(path, at_max=False)
@@ -112,9 +122,22 @@ def main():
             lines.append(f"| {pallet} | {label} | {ref_time / 1e6:.1f} | {proof} | {ratio:.2f} | {reference_ratio:.2f} |")
             if name.startswith("on_"):
                 hooks.append((pallet, label, ref_time, idle[name]))
-            elif ratio > worst:
-                worst, worst_call = ratio, f"{pallet}::{name}"
-    lines += ["", f"Largest call ratio: **{worst:.2f}x** ({worst_call}; {'within' if worst <= 3 else 'above'} the 3x goal)."]
+            elif name != HOOK_SCAN:
+                two_party = name in TWO_PARTY_PATHS
+                if ratio > worst[two_party][0]:
+                    worst[two_party] = (ratio, f"{pallet}::{name}")
+        entries = {name: weight for name, weight in weights(path).items() if name.startswith(HOOK_ENTRY_PREFIX)}
+        if HOOK_SCAN in idle and entries:
+            scan_max, scan_idle = weights(path)[HOOK_SCAN], idle[HOOK_SCAN]
+            entry = max(weight.priced(db_ps) for weight in entries.values())
+            full = scan_max.priced(db_ps) + MAX_EXPIRIES_PER_BLOCK * entry
+            label = f"expiry hook (b={scan_max.comps.get('b')}, {MAX_EXPIRIES_PER_BLOCK} entries at the dearest expire_*)"
+            hooks.append((pallet, label, full, scan_idle))
+    for two_party, goal, what in ((False, 3, "Largest call ratio"), (True, 4, "Largest two-party path")):
+        ratio, call = worst[two_party]
+        lines.append("")
+        lines.append(f"{what}: **{ratio:.2f}x** ({call}; {'within' if ratio <= goal else 'above'} the {goal}x goal).")
+    lines.append("")
     # Hooks are paid once per block, not per transaction: compare them with the block's budget.
     for pallet, label, ref_time, idle_weight in hooks:
         idle_ref = idle_weight.priced(db_ps)

@@ -76,7 +76,7 @@ pub const VERSION: RuntimeVersion = RuntimeVersion {
 	spec_name: alloc::borrow::Cow::Borrowed("matrixai"),
 	impl_name: alloc::borrow::Cow::Borrowed("matrixai-node"),
 	authoring_version: 1,
-	spec_version: 100,
+	spec_version: 101,
 	impl_version: 1,
 	apis: apis::RUNTIME_API_VERSIONS,
 	transaction_version: 1,
@@ -88,8 +88,9 @@ pub type Header = generic::Header<BlockNumber, BlakeTwo256>;
 pub type Block = generic::Block<Header, UncheckedExtrinsic>;
 
 /// The checks every transaction passes. Nonces go through the faucet's `CheckNonceOrFirstClaim`
-/// and fees through `SkipCheckIfFeeless`, so that an account with no balance can make its first
-/// faucet claim; both are invisible to signers (same identifiers and encodings as the plain ones).
+/// (which also refuses a faucet claim that would fail, with its reason) and fees through
+/// `SkipCheckIfFeeless`, so that an account with no balance can make its first faucet claim;
+/// both are invisible to signers (same identifiers and encodings as the plain ones).
 pub type TxExtension = (
 	frame_system::CheckNonZeroSender<Runtime>,
 	frame_system::CheckSpecVersion<Runtime>,

@@ -36,6 +36,7 @@ mod client;
 mod config;
 mod error;
 mod events;
+pub mod faucet;
 pub mod keys;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -66,10 +67,6 @@ pub type Order =
     runtime::runtime_types::pallet_hashrate_market::types::Order<AccountId, Balance, u32>;
 /// Where an order is in its life.
 pub type OrderStatus = runtime::runtime_types::pallet_hashrate_market::types::OrderStatus;
-/// A validator's verdict on a Proof of Training.
+/// A validator's verdict on a Proof of Training or on a disputed segment (`verify_pot`'s
+/// argument).
 pub type Verdict = runtime::runtime_types::pallet_hashrate_market::types::Verdict;
-
-/// `verify_pot`'s `results` argument: `1` passes the proof.
-pub const VERIFY_PASS: u8 = 1;
-/// `verify_pot`'s `results` argument: `0` fails the proof.
-pub const VERIFY_FAIL: u8 = 0;

@@ -4,7 +4,8 @@
 //! expected balances are the previous ones plus what the pallets document, minus the fee the
 //! chain reports (`TransactionPayment::TransactionFeePaid`); fees go to the faucet's pot, which
 //! is followed too. Dev genesis: Alice..Ferdie hold 1 000 000 MAI each, the pot 10 000 000 MAI,
-//! Alice is sudo, Dave the validator.
+//! Alice is sudo, Dave the validator. Panels are drawn by the chain the block after a proof, so
+//! the tests find the assigned validator in the `PanelDrawn` event, as the validator service will.
 
 use futures::StreamExt;
 use matrixai_chain::keys::Keypair;
@@ -14,8 +15,7 @@ use matrixai_chain::runtime::hashrate_market::{
 use matrixai_chain::testing::TestNode;
 use matrixai_chain::{
     AccountBalance, AccountId, Balance, ChainClient, ChainError, DispatchFailure, Finalized, Hash,
-    MachineId, MarketEvent, OrderId, OrderStatus, UNIT, VERIFY_FAIL, VERIFY_PASS, Verdict, keys,
-    runtime,
+    MachineId, MarketEvent, OrderId, OrderStatus, UNIT, Verdict, keys, runtime,
 };
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -25,6 +25,12 @@ const ENDOWMENT: Balance = 1_000_000 * UNIT;
 const FAUCET_FUNDS: Balance = 10_000_000 * UNIT;
 const CLAIM_AMOUNT: Balance = 1_000 * UNIT;
 const MACHINE_DEPOSIT: Balance = 100 * UNIT;
+/// `CollateralRatio`: half of an order's total is at stake on the machine's deposit.
+const fn collateral(total: Balance) -> Balance {
+    total / 2
+}
+/// The dispute window the tests set (blocks), instead of the runtime's day.
+const TEST_DISPUTE_WINDOW: u32 = 2;
 
 const MACHINE_METADATA: &[u8] = br#"{"v":1,"cpu":"EPYC 9654","cores":96,"ram_gb":768,"gpus":[{"model":"H100","count":8,"memory_gb":80}],"region":"eu-west"}"#;
 const ORDER_METADATA: &[u8] = br#"{"v":1,"arch":"mlp-784-128-10","dataset":{"uri":"ipfs://bafy","sha256":"00"},"seed":7,"checkpoint_interval":50}"#;
@@ -198,9 +204,10 @@ impl Steps<'_> {
     ) -> Finalized {
         let call = runtime::tx().hashrate_market().place_order(
             order,
-            seller.clone(),
+            seller.clone().into(),
             machine,
             hours,
+            price_per_hour,
             ORDER_METADATA.to_vec(),
         );
         let placed = self.submit(ledger, &call, buyer, step).await;
@@ -209,10 +216,11 @@ impl Steps<'_> {
         assert_eq!(
             (
                 order_placed.total,
+                order_placed.collateral,
                 order_placed.price_per_hour,
                 order_placed.duration_hours
             ),
-            (total, price_per_hour, hours)
+            (total, collateral(total), price_per_hour, hours)
         );
         ledger.hold(&keys::account_id(buyer), total);
         ledger.check(self.client, placed.block_hash, step).await;
@@ -257,35 +265,81 @@ impl Steps<'_> {
         (completed, submitted)
     }
 
-    /// A validator judges `order`'s proof; the event reports `(paid, refunded, slashed)`. The
-    /// caller moves the amounts in the ledger and checks it.
+    /// The panel the chain drew for `order` in the block after its proof (`submitted`): returns
+    /// the keypair of the validator assigned to the first round, among `validators`.
+    async fn assigned_validator<'k>(
+        &self,
+        submitted: &Finalized,
+        order: OrderId,
+        validators: &'k [Keypair],
+    ) -> &'k Keypair {
+        let draw_block = submitted.block_number + 1;
+        self.client
+            .wait_for_finalized_block(draw_block, Duration::from_secs(60))
+            .await
+            .expect("the block after the proof is finalized");
+        let hash = self
+            .client
+            .finalized_block_hash(draw_block)
+            .await
+            .expect("block hash")
+            .expect("a finalized block");
+        let events = self.client.market_events_at(hash).await.expect("events");
+        let panel = events
+            .iter()
+            .find_map(|event| match &event.event {
+                MarketEventKind::PanelDrawn {
+                    order_id, panel, ..
+                } if *order_id == order => Some(panel.0.clone()),
+                _ => None,
+            })
+            .expect("PanelDrawn in the block after the proof");
+        validators
+            .iter()
+            .find(|validator| keys::account_id(validator) == panel[0])
+            .unwrap_or_else(|| panic!("the first judge {:?} is one of the validators", panel[0]))
+    }
+
+    /// A validator judges `order`'s proof; the event reports `(refunded, slashed)`. The caller
+    /// moves the amounts in the ledger and checks it.
     async fn verify_pot(
         &self,
         ledger: &mut Ledger,
         validator: &Keypair,
         order: OrderId,
         verdict: Verdict,
-        amounts: (Balance, Balance, Balance),
-    ) -> Finalized {
-        let results = match verdict {
-            Verdict::Pass => VERIFY_PASS,
-            Verdict::Fail => VERIFY_FAIL,
-        };
-        let call = runtime::tx().hashrate_market().verify_pot(order, results);
+        amounts: (Balance, Balance),
+    ) -> (Finalized, events::PotVerified) {
+        let call = runtime::tx()
+            .hashrate_market()
+            .verify_pot(order, verdict.clone());
         let verified = self.submit(ledger, &call, validator, "verify_pot").await;
         let pot_verified = verified
             .event::<events::PotVerified>()
             .expect("PotVerified");
         assert_eq!(
             (
-                pot_verified.verdict,
-                pot_verified.paid,
+                pot_verified.verdict.clone(),
                 pot_verified.refunded,
                 pot_verified.slashed
             ),
-            (verdict, amounts.0, amounts.1, amounts.2)
+            (verdict, amounts.0, amounts.1)
         );
-        verified
+        (verified, pot_verified)
+    }
+
+    /// Shortens the dispute window (a storage parameter) through `sudo(system.set_storage)`.
+    async fn set_dispute_window(&self, ledger: &mut Ledger, sudo: &Keypair, blocks: u32) {
+        let key = sp_crypto_hashing::twox_128(b":DisputeWindow:").to_vec();
+        let set = runtime::Call::System(runtime::system::Call::set_storage {
+            items: vec![(key, blocks.to_le_bytes().to_vec())],
+        });
+        let finalized = self
+            .client
+            .sudo(set, sudo)
+            .await
+            .expect("sudo set_storage");
+        ledger.paid_fee(&keys::account_id(sudo), &finalized);
     }
 }
 
@@ -307,8 +361,9 @@ fn kind(event: &MarketEventKind) -> String {
         .to_string()
 }
 
-/// The market events each call emitted, as (block, event kind), in chain order.
-fn market_events_of(calls: &[&Finalized]) -> Vec<(u64, String)> {
+/// The market events each call emitted, and those of the blocks' hooks (`hooks`, from the
+/// chain), as (block, event kind), in chain order.
+fn market_events_of(calls: &[&Finalized], hooks: &[MarketEvent]) -> Vec<(u64, String)> {
     let mut emitted = Vec::new();
     for finalized in calls {
         for event in finalized.events().iter() {
@@ -318,6 +373,9 @@ fn market_events_of(calls: &[&Finalized]) -> Vec<(u64, String)> {
                 emitted.push((finalized.block_number, event.index(), kind(&market)));
             }
         }
+    }
+    for event in hooks {
+        emitted.push((event.block_number, event.event_index, kind(&event.event)));
     }
     emitted.sort();
     emitted
@@ -377,31 +435,32 @@ async fn full_lifecycle_through_all_calls_with_exact_balances() {
             ("Charlie (buyer)", buyer_id.clone(), ENDOWMENT),
             ("Dave (validator)", validator_id.clone(), ENDOWMENT),
             ("Eve (outsider)", outsider_id.clone(), ENDOWMENT),
+            ("Ferdie (second validator)", second_validator.clone(), ENDOWMENT),
             ("newcomer", newcomer_id.clone(), 0),
         ],
     )
     .await;
     let pot = ledger.pot.clone();
-    let events_seen = collect_market_events(&client, 13).await;
+    let events_seen = collect_market_events(&client, 15).await;
     let steps = Steps { client: &client };
+    steps
+        .set_dispute_window(&mut ledger, &sudo, TEST_DISPUTE_WINDOW)
+        .await;
 
     let market = runtime::tx().hashrate_market();
     let machine = *b"machine-00000001";
     let (order, second_order) = (*b"order-0000000001", *b"order-0000000002");
     let price_per_hour = 2 * UNIT;
 
-    // A zero-balance account claims from the faucet (feeless), while the seller registers a
-    // machine and the sudo key authorises a second validator.
-    let (claim_call, add_machine_call) = (
-        runtime::tx().faucet().claim(),
-        market.add_machine(machine, MACHINE_METADATA.to_vec()),
-    );
+    // A zero-balance account claims from the faucet (feeless, paid for with proof of work),
+    // while the seller registers a machine and the sudo key authorises a second validator.
+    let add_machine_call = market.add_machine(machine, MACHINE_METADATA.to_vec());
     let (claim, added, validator_added) = tokio::try_join!(
-        client.submit(&claim_call, &newcomer),
+        client.claim_from_faucet(&newcomer),
         client.submit(&add_machine_call, &seller),
         client.sudo(
             runtime::Call::HashrateMarket(runtime::hashrate_market::Call::add_validator {
-                validator: second_validator.clone()
+                validator: second_validator.clone().into()
             }),
             &sudo
         ),
@@ -462,6 +521,31 @@ async fn full_lifecycle_through_all_calls_with_exact_balances() {
             "make_offer",
         )
         .await;
+
+    // The buyer's price limit: an order that would pay more per hour than the buyer accepts is
+    // refused, however the offer changed.
+    let too_dear = client
+        .submit(
+            &market.place_order(
+                order,
+                seller_id.clone().into(),
+                machine,
+                3,
+                price_per_hour - 1,
+                ORDER_METADATA.to_vec(),
+            ),
+            &buyer,
+        )
+        .await;
+    let Err(ChainError::Failed(refused_price)) = too_dear else {
+        panic!("an order above the buyer's limit must fail, got {too_dear:?}");
+    };
+    assert_eq!(
+        refused_price.failure,
+        DispatchFailure::HashrateMarket(MarketError::PriceAboveLimit)
+    );
+    ledger.charge(&buyer_id, refused_price.fee_paid);
+
     let placed = steps
         .place_order(
             &mut ledger,
@@ -478,7 +562,7 @@ async fn full_lifecycle_through_all_calls_with_exact_balances() {
     // and the outsider still pays the fee.
     let (renew_call, outsider_call) = (
         market.renew_order(order, 2),
-        market.verify_pot(order, VERIFY_PASS),
+        market.verify_pot(order, Verdict::Pass),
     );
     let (renewed, outsider_verdict) = tokio::join!(
         client.submit(&renew_call, &buyer),
@@ -492,9 +576,10 @@ async fn full_lifecycle_through_all_calls_with_exact_balances() {
         (
             order_renewed.extra_amount,
             order_renewed.escrow,
+            order_renewed.collateral,
             order_renewed.duration_hours
         ),
-        (4 * UNIT, 10 * UNIT, 5)
+        (4 * UNIT, 10 * UNIT, collateral(10 * UNIT), 5)
     );
     ledger.paid_fee(&buyer_id, &renewed);
     ledger.hold(&buyer_id, 4 * UNIT);
@@ -524,33 +609,86 @@ async fn full_lifecycle_through_all_calls_with_exact_balances() {
     let (completed, submitted) = steps
         .complete_with_proof(&mut ledger, &seller, order, 9_700)
         .await;
-
-    let verified = steps
-        .verify_pot(
-            &mut ledger,
-            &validator,
-            order,
-            Verdict::Pass,
-            (10 * UNIT, 0, 0),
-        )
+    let validator_keys = [validator.clone(), keys::dev::ferdie()];
+    let judge = steps
+        .assigned_validator(&submitted, order, &validator_keys)
         .await;
-    ledger.transfer_held(&buyer_id, &seller_id, 10 * UNIT);
+
+    // A pass opens the dispute window: nothing moves yet, and the machine is free again while
+    // the order's collateral stays locked on its deposit.
+    let (verified, pot_verified) = steps
+        .verify_pot(&mut ledger, judge, order, Verdict::Pass, (0, 0))
+        .await;
     ledger
         .check(&client, verified.block_hash, "verify_pot (pass)")
         .await;
-    let settled = client
-        .state_at(verified.block_hash)
-        .await
-        .expect("state")
-        .order(order)
-        .await
-        .expect("order");
+    let dispute_until = pot_verified
+        .dispute_until
+        .expect("a pass opens the dispute window");
     assert_eq!(
-        settled.map(|order| (order.status, order.escrow)),
-        Some((OrderStatus::Settled, 0))
+        u64::from(dispute_until),
+        verified.block_number + u64::from(TEST_DISPUTE_WINDOW)
     );
+    let state = client.state_at(verified.block_hash).await.expect("state");
+    let in_window = state.order(order).await.expect("order").expect("open");
+    assert_eq!(
+        (in_window.status, in_window.escrow),
+        (OrderStatus::Verified, 10 * UNIT)
+    );
+    let locked = state.machine(machine).await.expect("machine").expect("kept");
+    assert_eq!(locked.locked, collateral(10 * UNIT));
 
-    // A second order on the same machine, which the trainer gives up.
+    // The window closes without a dispute: the hook pays the seller and removes the order.
+    client
+        .wait_for_finalized_block(u64::from(dispute_until), Duration::from_secs(60))
+        .await
+        .expect("the end of the dispute window is finalized");
+    let settle_hash = client
+        .finalized_block_hash(u64::from(dispute_until))
+        .await
+        .expect("block hash")
+        .expect("finalized");
+    let settle_events = client
+        .market_events_at(settle_hash)
+        .await
+        .expect("events of the settlement block");
+    let settled = settle_events
+        .iter()
+        .find_map(|event| match &event.event {
+            MarketEventKind::OrderSettled { order_id, paid, .. } if *order_id == order => {
+                Some(*paid)
+            }
+            _ => None,
+        })
+        .expect("OrderSettled at the end of the dispute window");
+    assert_eq!(settled, 10 * UNIT);
+    ledger.transfer_held(&buyer_id, &seller_id, 10 * UNIT);
+    ledger
+        .check(&client, settle_hash, "the dispute window closing")
+        .await;
+    let state = client.state_at(settle_hash).await.expect("state");
+    assert_eq!(state.order(order).await.expect("order"), None, "closed orders leave storage");
+    assert_eq!(
+        state.machine(machine).await.expect("machine").expect("kept").locked,
+        0
+    );
+    let hook_events: Vec<MarketEvent> = client
+        .market_events_at(
+            client
+                .finalized_block_hash(submitted.block_number + 1)
+                .await
+                .expect("block hash")
+                .expect("finalized"),
+        )
+        .await
+        .expect("events of the draw block")
+        .into_iter()
+        .chain(settle_events)
+        .filter(|event| event.extrinsic_index.is_none())
+        .collect();
+
+    // A second order on the same machine, which the trainer gives up after a few blocks: the
+    // buyer is refunded and paid the no-show share (20 %) of the collateral for the time used.
     let placed_again = steps
         .place_order(
             &mut ledger,
@@ -567,14 +705,18 @@ async fn full_lifecycle_through_all_calls_with_exact_balances() {
     let failed = steps
         .submit(&mut ledger, &give_up, &seller, "order_failed")
         .await;
-    assert_eq!(
-        failed
-            .event::<events::OrderFailed>()
-            .expect("OrderFailed")
-            .refunded,
-        price_per_hour
+    let order_failed = failed.event::<events::OrderFailed>().expect("OrderFailed");
+    assert_eq!(order_failed.refunded, price_per_hour);
+    let used_blocks = u128::from(failed.block_number - placed_again.block_number);
+    let no_show = collateral(price_per_hour) / 5;
+    let expected_slash = no_show * used_blocks / 1_200;
+    assert!(
+        order_failed.slashed.abs_diff(expected_slash) <= 1 && order_failed.slashed > 0,
+        "slashed {} after {used_blocks} of 1 200 blocks, expected about {expected_slash}",
+        order_failed.slashed
     );
     ledger.release(&buyer_id, price_per_hour);
+    ledger.transfer_held(&seller_id, &buyer_id, order_failed.slashed);
     ledger
         .check(&client, failed.block_hash, "order_failed")
         .await;
@@ -584,7 +726,7 @@ async fn full_lifecycle_through_all_calls_with_exact_balances() {
         client.submit(&cancel_call, &seller),
         client.sudo(
             runtime::Call::HashrateMarket(runtime::hashrate_market::Call::remove_validator {
-                validator: second_validator.clone()
+                validator: second_validator.clone().into()
             }),
             &sudo
         ),
@@ -619,9 +761,9 @@ async fn full_lifecycle_through_all_calls_with_exact_balances() {
             .event::<events::MachineRemoved>()
             .expect("MachineRemoved")
             .deposit_released,
-        MACHINE_DEPOSIT
+        MACHINE_DEPOSIT - order_failed.slashed
     );
-    ledger.release(&seller_id, MACHINE_DEPOSIT);
+    ledger.release(&seller_id, MACHINE_DEPOSIT - order_failed.slashed);
     ledger
         .check(&client, removed.block_hash, "remove_machine")
         .await;
@@ -630,7 +772,7 @@ async fn full_lifecycle_through_all_calls_with_exact_balances() {
     let removed_twice = client
         .sudo(
             runtime::Call::HashrateMarket(runtime::hashrate_market::Call::remove_validator {
-                validator: second_validator.clone(),
+                validator: second_validator.clone().into(),
             }),
             &sudo,
         )
@@ -651,7 +793,8 @@ async fn full_lifecycle_through_all_calls_with_exact_balances() {
         )
         .await;
 
-    // The finalized-event stream saw every market event the calls emitted, in chain order.
+    // The finalized-event stream saw every market event the calls and the hooks emitted, in
+    // chain order.
     let all_calls = [
         &added,
         &validator_added,
@@ -667,8 +810,8 @@ async fn full_lifecycle_through_all_calls_with_exact_balances() {
         &validator_removed,
         &removed,
     ];
-    let expected = market_events_of(&all_calls);
-    assert_eq!(expected.len(), 13, "{expected:?}");
+    let expected = market_events_of(&all_calls, &hook_events);
+    assert_eq!(expected.len(), 15, "{expected:?}");
     let seen = tokio::time::timeout(Duration::from_secs(60), events_seen)
         .await
         .expect("the stream delivers every event")
@@ -681,7 +824,7 @@ async fn full_lifecycle_through_all_calls_with_exact_balances() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn failed_proof_refunds_buyer_and_slashes_deposit() {
+async fn failed_proof_refunds_the_buyer_and_pays_them_the_collateral() {
     let node = TestNode::dev().await.expect("a dev node");
     let client = node.client().await.expect("a client");
 
@@ -729,34 +872,38 @@ async fn failed_proof_refunds_buyer_and_slashes_deposit() {
             "place_order",
         )
         .await;
-    steps
+    let (_, submitted) = steps
         .complete_with_proof(&mut ledger, &seller, order, 4_200)
         .await;
+    let judge = steps
+        .assigned_validator(&submitted, order, std::slice::from_ref(&validator))
+        .await;
 
-    // The validator rejects the proof: the buyer gets the escrow back plus half the deposit.
-    let verified = steps
+    // The assigned validator rejects the proof: the buyer gets the escrow back plus the order's
+    // whole collateral from the machine's deposit, and the machine is delisted.
+    let total = 10 * UNIT;
+    let (verified, _) = steps
         .verify_pot(
             &mut ledger,
-            &validator,
+            judge,
             order,
             Verdict::Fail,
-            (0, 10 * UNIT, MACHINE_DEPOSIT / 2),
+            (total, collateral(total)),
         )
         .await;
-    ledger.release(&buyer_id, 10 * UNIT);
-    ledger.transfer_held(&seller_id, &buyer_id, MACHINE_DEPOSIT / 2);
+    verified
+        .event::<events::OfferCancelled>()
+        .expect("the slash delists the machine with an event");
+    ledger.release(&buyer_id, total);
+    ledger.transfer_held(&seller_id, &buyer_id, collateral(total));
     ledger
         .check(&client, verified.block_hash, "verify_pot (fail)")
         .await;
     let state = client.state_at(verified.block_hash).await.expect("state");
-    let rejected = state
-        .order(order)
-        .await
-        .expect("order")
-        .expect("the order is kept");
     assert_eq!(
-        (rejected.status, rejected.escrow),
-        (OrderStatus::Rejected, 0)
+        state.order(order).await.expect("order"),
+        None,
+        "a rejected order leaves storage"
     );
     let slashed_machine = state
         .machine(machine)
@@ -766,10 +913,11 @@ async fn failed_proof_refunds_buyer_and_slashes_deposit() {
     assert_eq!(
         (
             slashed_machine.deposit,
+            slashed_machine.locked,
             slashed_machine.offer,
             slashed_machine.last_order
         ),
-        (MACHINE_DEPOSIT / 2, None, Some(order)),
+        (MACHINE_DEPOSIT - collateral(total), 0, None, Some(order)),
         "slashed, delisted, and free: its latest order is closed"
     );
 
@@ -789,7 +937,7 @@ async fn failed_proof_refunds_buyer_and_slashes_deposit() {
             .deposit,
         MACHINE_DEPOSIT
     );
-    ledger.hold(&seller_id, MACHINE_DEPOSIT / 2);
+    ledger.hold(&seller_id, collateral(total));
     ledger
         .check(&client, relisted.block_hash, "make_offer after the slash")
         .await;

@@ -1,4 +1,5 @@
-//! Nonce checking that lets an account with no balance make its first faucet claim.
+//! The nonce check of the runtime: `CheckNonce`, plus the faucet's checks of every claim before the
+//! pool admits it, and admission of a first claim from an account with no balance.
 
 use crate::{Call, Config, Pallet};
 use codec::{Decode, DecodeWithMemTracking, Encode};
@@ -14,16 +15,26 @@ use sp_runtime::{
 	DispatchResult, Weight,
 };
 
-/// `frame_system::CheckNonce`, except that an eligible `Faucet::claim` from an account that does
-/// not exist yet is admitted instead of being refused for not paying for its nonce's storage: the
-/// claim itself brings the account into existence.
+/// `frame_system::CheckNonce` plus the faucet's checks on `Faucet::claim`:
+///
+/// - every claim is checked as dispatch would check it ([`Pallet::ensure_can_claim`]), so the
+///   pool admits no claim that would fail, and refuses one with the reason's custom code
+///   ([`crate::ClaimRefusal::invalid_transaction`]) instead of charging a fee for a failure; an
+///   admitted claim leaves the pool when its work expires;
+/// - an eligible claim from an account that does not exist yet is admitted instead of being
+///   refused for not paying for its nonce's storage: the claim itself brings the account into
+///   existence.
 ///
 /// It is invisible from outside: same identifier, encoding and metadata type as `CheckNonce`, so
 /// wallets and subxt sign for it exactly as for `CheckNonce`.
+///
+/// Its weight is `CheckNonce`'s: the claim's checks read what the claim's benchmarked weight
+/// already counts, and what they compute (one BLAKE2 hash) is negligible beside it.
 #[derive(Encode, Decode, DecodeWithMemTracking, Clone, Eq, PartialEq)]
 pub struct CheckNonceOrFirstClaim<T: Config>(pub CheckNonce<T>);
 
 impl<T: Config> CheckNonceOrFirstClaim<T> {
+	/// Checks that the transaction's nonce is `nonce`, as `CheckNonce::from`.
 	pub fn from(nonce: T::Nonce) -> Self {
 		Self(CheckNonce::from(nonce))
 	}
@@ -80,35 +91,36 @@ where
 		inherited_implication: &impl Implication,
 		source: TransactionSource,
 	) -> ValidateResult<Self::Val, T::RuntimeCall> {
+		let claim = match (call.is_sub_type(), origin.as_system_origin_signer()) {
+			(Some(Call::claim { work }), Some(who)) => Some((who.clone(), *work)),
+			_ => None,
+		};
+		let Some((who, work)) = claim else {
+			let (validity, val, origin) =
+				self.0.validate(origin, call, info, len, self_implicit, inherited_implication, source)?;
+			return Ok((validity, Checked::Nonce(val), origin));
+		};
+		Pallet::<T>::ensure_can_claim(&who, &work).map_err(|refusal| refusal.invalid_transaction())?;
+		let until_work_expires =
+			ValidTransaction { longevity: Pallet::<T>::work_longevity(&work), ..Default::default() };
+		let account = frame_system::Account::<T>::get(&who);
 		// The case `CheckNonce` refuses: nobody pays for this account's storage.
-		let first_claim = origin.as_system_origin_signer().cloned().and_then(|who| {
-			let account = frame_system::Account::<T>::get(&who);
-			let eligible = matches!(call.is_sub_type(), Some(Call::claim {}))
-				&& account.providers.is_zero()
-				&& account.sufficients.is_zero()
-				&& Pallet::<T>::ensure_can_claim(&who).is_ok();
-			eligible.then_some((who, account.nonce))
-		});
-		match first_claim {
-			Some((who, current)) => {
-				let nonce = self.0 .0;
-				if nonce < current {
-					return Err(InvalidTransaction::Stale.into());
-				}
-				// An account that cannot pay gets no queue of future transactions.
-				if nonce > current {
-					return Err(InvalidTransaction::Future.into());
-				}
-				let validity =
-					ValidTransaction { provides: alloc::vec![(who.clone(), nonce).encode()], ..Default::default() };
-				Ok((validity, Checked::FirstClaim(who), origin))
-			},
-			None => {
-				let (validity, val, origin) =
-					self.0.validate(origin, call, info, len, self_implicit, inherited_implication, source)?;
-				Ok((validity, Checked::Nonce(val), origin))
-			},
+		if account.providers.is_zero() && account.sufficients.is_zero() {
+			let nonce = self.0 .0;
+			if nonce < account.nonce {
+				return Err(InvalidTransaction::Stale.into());
+			}
+			// An account that cannot pay gets no queue of future transactions.
+			if nonce > account.nonce {
+				return Err(InvalidTransaction::Future.into());
+			}
+			let validity =
+				ValidTransaction { provides: alloc::vec![(who.clone(), nonce).encode()], ..Default::default() };
+			return Ok((validity.combine_with(until_work_expires), Checked::FirstClaim(who), origin));
 		}
+		let (validity, val, origin) =
+			self.0.validate(origin, call, info, len, self_implicit, inherited_implication, source)?;
+		Ok((validity.combine_with(until_work_expires), Checked::Nonce(val), origin))
 	}
 
 	fn prepare(

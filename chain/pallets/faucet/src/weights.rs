@@ -45,25 +45,31 @@ use core::marker::PhantomData;
 pub trait WeightInfo {
 	fn claim() -> Weight;
 	fn top_up() -> Weight;
+	fn prune(n: u32, ) -> Weight;
 }
 
 /// Weights for `pallet_faucet` using the MatrixAI node and recommended hardware.
 pub struct SubstrateWeight<T>(PhantomData<T>);
 impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
-	/// Storage: `Faucet::LastClaim` (r:1 w:1)
-	/// Proof: `Faucet::LastClaim` (`max_values`: None, `max_size`: Some(52), added: 2527, mode: `MaxEncodedLen`)
-	/// Storage: `Faucet::ClaimsThisBlock` (r:1 w:1)
-	/// Proof: `Faucet::ClaimsThisBlock` (`max_values`: Some(1), `max_size`: Some(4), added: 499, mode: `MaxEncodedLen`)
+	/// Storage: `System::BlockHash` (r:1 w:0)
+	/// Proof: `System::BlockHash` (`max_values`: None, `max_size`: Some(44), added: 2519, mode: `MaxEncodedLen`)
+	/// Storage: `Faucet::Claims` (r:2 w:1)
+	/// Proof: `Faucet::Claims` (`max_values`: None, `max_size`: Some(72), added: 2547, mode: `MaxEncodedLen`)
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
+	/// Storage: `Faucet::PaidInPeriod` (r:1 w:1)
+	/// Proof: `Faucet::PaidInPeriod` (`max_values`: Some(1), `max_size`: Some(20), added: 515, mode: `MaxEncodedLen`)
+	/// Storage: `Faucet::ClaimsInBlock` (r:1 w:1)
+	/// Proof: `Faucet::ClaimsInBlock` (`max_values`: Some(1), `max_size`: Some(8), added: 503, mode: `MaxEncodedLen`)
 	fn claim() -> Weight {
 		// Proof Size summary in bytes:
 		//  Measured:  `260`
 		//  Estimated: `3593`
 		// Minimum execution time: 47_051_000 picoseconds.
+		// Not measured since proof of work and the payout cap: regenerate with scripts/benchmark-weights.sh.
 		Weight::from_parts(49_935_000, 3593)
-			.saturating_add(T::DbWeight::get().reads(3_u64))
-			.saturating_add(T::DbWeight::get().writes(3_u64))
+			.saturating_add(T::DbWeight::get().reads(6_u64))
+			.saturating_add(T::DbWeight::get().writes(4_u64))
 	}
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
@@ -76,24 +82,47 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
+	/// Storage: `Faucet::OldestWindow` (r:1 w:1)
+	/// Proof: `Faucet::OldestWindow` (`max_values`: Some(1), `max_size`: Some(4), added: 499, mode: `MaxEncodedLen`)
+	/// Storage: `Faucet::Claims` (r:0 w:64)
+	/// Proof: `Faucet::Claims` (`max_values`: None, `max_size`: Some(72), added: 2547, mode: `MaxEncodedLen`)
+	/// The range of component `n` is `[0, 64]`.
+	fn prune(n: u32, ) -> Weight {
+		// Proof Size summary in bytes:
+		//  Measured:  `0`
+		//  Estimated: `1489`
+		// Minimum execution time: 5_000_000 picoseconds.
+		// Not measured yet: regenerate with scripts/benchmark-weights.sh.
+		Weight::from_parts(5_000_000, 1489)
+			// Standard Error: 1_000
+			.saturating_add(Weight::from_parts(1_000_000, 0).saturating_mul(n.into()))
+			.saturating_add(T::DbWeight::get().reads(1_u64))
+			.saturating_add(T::DbWeight::get().writes(1_u64))
+			.saturating_add(T::DbWeight::get().writes((1_u64).saturating_mul(n.into())))
+	}
 }
 
 // For backwards compatibility and tests.
 impl WeightInfo for () {
-	/// Storage: `Faucet::LastClaim` (r:1 w:1)
-	/// Proof: `Faucet::LastClaim` (`max_values`: None, `max_size`: Some(52), added: 2527, mode: `MaxEncodedLen`)
-	/// Storage: `Faucet::ClaimsThisBlock` (r:1 w:1)
-	/// Proof: `Faucet::ClaimsThisBlock` (`max_values`: Some(1), `max_size`: Some(4), added: 499, mode: `MaxEncodedLen`)
+	/// Storage: `System::BlockHash` (r:1 w:0)
+	/// Proof: `System::BlockHash` (`max_values`: None, `max_size`: Some(44), added: 2519, mode: `MaxEncodedLen`)
+	/// Storage: `Faucet::Claims` (r:2 w:1)
+	/// Proof: `Faucet::Claims` (`max_values`: None, `max_size`: Some(72), added: 2547, mode: `MaxEncodedLen`)
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
+	/// Storage: `Faucet::PaidInPeriod` (r:1 w:1)
+	/// Proof: `Faucet::PaidInPeriod` (`max_values`: Some(1), `max_size`: Some(20), added: 515, mode: `MaxEncodedLen`)
+	/// Storage: `Faucet::ClaimsInBlock` (r:1 w:1)
+	/// Proof: `Faucet::ClaimsInBlock` (`max_values`: Some(1), `max_size`: Some(8), added: 503, mode: `MaxEncodedLen`)
 	fn claim() -> Weight {
 		// Proof Size summary in bytes:
 		//  Measured:  `260`
 		//  Estimated: `3593`
 		// Minimum execution time: 47_051_000 picoseconds.
+		// Not measured since proof of work and the payout cap: regenerate with scripts/benchmark-weights.sh.
 		Weight::from_parts(49_935_000, 3593)
-			.saturating_add(RocksDbWeight::get().reads(3_u64))
-			.saturating_add(RocksDbWeight::get().writes(3_u64))
+			.saturating_add(RocksDbWeight::get().reads(6_u64))
+			.saturating_add(RocksDbWeight::get().writes(4_u64))
 	}
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
@@ -105,5 +134,23 @@ impl WeightInfo for () {
 		Weight::from_parts(39_429_000, 3593)
 			.saturating_add(RocksDbWeight::get().reads(1_u64))
 			.saturating_add(RocksDbWeight::get().writes(1_u64))
+	}
+	/// Storage: `Faucet::OldestWindow` (r:1 w:1)
+	/// Proof: `Faucet::OldestWindow` (`max_values`: Some(1), `max_size`: Some(4), added: 499, mode: `MaxEncodedLen`)
+	/// Storage: `Faucet::Claims` (r:0 w:64)
+	/// Proof: `Faucet::Claims` (`max_values`: None, `max_size`: Some(72), added: 2547, mode: `MaxEncodedLen`)
+	/// The range of component `n` is `[0, 64]`.
+	fn prune(n: u32, ) -> Weight {
+		// Proof Size summary in bytes:
+		//  Measured:  `0`
+		//  Estimated: `1489`
+		// Minimum execution time: 5_000_000 picoseconds.
+		// Not measured yet: regenerate with scripts/benchmark-weights.sh.
+		Weight::from_parts(5_000_000, 1489)
+			// Standard Error: 1_000
+			.saturating_add(Weight::from_parts(1_000_000, 0).saturating_mul(n.into()))
+			.saturating_add(RocksDbWeight::get().reads(1_u64))
+			.saturating_add(RocksDbWeight::get().writes(1_u64))
+			.saturating_add(RocksDbWeight::get().writes((1_u64).saturating_mul(n.into())))
 	}
 }

@@ -54,9 +54,16 @@ pub trait WeightInfo {
 	fn submit_pot() -> Weight;
 	fn verify_pot_pass() -> Weight;
 	fn verify_pot_fail() -> Weight;
+	fn verify_dispute_forged() -> Weight;
+	fn verify_dispute_honest() -> Weight;
 	fn add_validator() -> Weight;
 	fn remove_validator() -> Weight;
-	fn on_initialize(n: u32, b: u32, ) -> Weight;
+	fn add_deposit() -> Weight;
+	fn expire_no_show() -> Weight;
+	fn expire_draw() -> Weight;
+	fn expire_settle() -> Weight;
+	fn dispute() -> Weight;
+	fn expiry_scan(b: u32, ) -> Weight;
 }
 
 /// Weights for `pallet_hashrate_market` using the MatrixAI node and recommended hardware.
@@ -225,6 +232,44 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 			.saturating_add(T::DbWeight::get().reads(7_u64))
 			.saturating_add(T::DbWeight::get().writes(6_u64))
 	}
+	/// Storage: `HashrateMarket::Validators` (r:1 w:0)
+	/// Proof: `HashrateMarket::Validators` (`max_values`: Some(1), `max_size`: Some(1025), added: 1520, mode: `MaxEncodedLen`)
+	/// Storage: `HashrateMarket::Orders` (r:1 w:1)
+	/// Proof: `HashrateMarket::Orders` (`max_values`: None, `max_size`: Some(4270), added: 6745, mode: `MaxEncodedLen`)
+	/// Storage: `System::Account` (r:2 w:2)
+	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
+	/// Storage: `Balances::Holds` (r:2 w:2)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(85), added: 2560, mode: `MaxEncodedLen`)
+	/// Storage: `HashrateMarket::Machines` (r:1 w:1)
+	/// Proof: `HashrateMarket::Machines` (`max_values`: None, `max_size`: Some(2172), added: 4647, mode: `MaxEncodedLen`)
+	fn verify_dispute_forged() -> Weight {
+		// Proof Size summary in bytes:
+		//  Measured:  `7997`
+		//  Estimated: `7735`
+		// Minimum execution time: 82_984_000 picoseconds.
+		Weight::from_parts(87_672_000, 7735)
+			.saturating_add(T::DbWeight::get().reads(7_u64))
+			.saturating_add(T::DbWeight::get().writes(6_u64))
+	}
+	/// Storage: `HashrateMarket::Validators` (r:1 w:0)
+	/// Proof: `HashrateMarket::Validators` (`max_values`: Some(1), `max_size`: Some(1025), added: 1520, mode: `MaxEncodedLen`)
+	/// Storage: `HashrateMarket::Orders` (r:1 w:1)
+	/// Proof: `HashrateMarket::Orders` (`max_values`: None, `max_size`: Some(4270), added: 6745, mode: `MaxEncodedLen`)
+	/// Storage: `System::Account` (r:2 w:2)
+	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
+	/// Storage: `Balances::Holds` (r:2 w:2)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(85), added: 2560, mode: `MaxEncodedLen`)
+	/// Storage: `HashrateMarket::Machines` (r:1 w:1)
+	/// Proof: `HashrateMarket::Machines` (`max_values`: None, `max_size`: Some(2172), added: 4647, mode: `MaxEncodedLen`)
+	fn verify_dispute_honest() -> Weight {
+		// Proof Size summary in bytes:
+		//  Measured:  `7997`
+		//  Estimated: `7735`
+		// Minimum execution time: 82_984_000 picoseconds.
+		Weight::from_parts(87_672_000, 7735)
+			.saturating_add(T::DbWeight::get().reads(7_u64))
+			.saturating_add(T::DbWeight::get().writes(6_u64))
+	}
 	/// Storage: `HashrateMarket::Validators` (r:1 w:1)
 	/// Proof: `HashrateMarket::Validators` (`max_values`: Some(1), `max_size`: Some(1025), added: 1520, mode: `MaxEncodedLen`)
 	fn add_validator() -> Weight {
@@ -247,34 +292,94 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
-	/// Storage: `HashrateMarket::ExpiryBacklog` (r:1 w:1)
-	/// Proof: `HashrateMarket::ExpiryBacklog` (`max_values`: Some(1), `max_size`: Some(4), added: 499, mode: `MaxEncodedLen`)
-	/// Storage: `HashrateMarket::ExpiryQueue` (r:72 w:64)
-	/// Proof: `HashrateMarket::ExpiryQueue` (`max_values`: None, `max_size`: Some(44), added: 2519, mode: `MaxEncodedLen`)
-	/// Storage: `HashrateMarket::Orders` (r:64 w:64)
-	/// Proof: `HashrateMarket::Orders` (`max_values`: None, `max_size`: Some(4270), added: 6745, mode: `MaxEncodedLen`)
-	/// Storage: `System::Account` (r:64 w:64)
-	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
-	/// Storage: `Balances::Holds` (r:64 w:64)
+	/// Storage: `HashrateMarket::Machines` (r:1 w:1)
+	/// Proof: `HashrateMarket::Machines` (`max_values`: None, `max_size`: Some(2172), added: 4647, mode: `MaxEncodedLen`)
+	/// Storage: `Balances::Holds` (r:1 w:1)
 	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(85), added: 2560, mode: `MaxEncodedLen`)
-	/// The range of component `n` is `[0, 64]`.
-	/// The range of component `b` is `[1, 8]`.
-	fn on_initialize(n: u32, b: u32, ) -> Weight {
+	fn add_deposit() -> Weight {
 		// Proof Size summary in bytes:
-		//  Measured:  `506 + n * (2422 ±0)`
-		//  Estimated: `1489 + b * (2519 ±0) + n * (6745 ±0)`
-		// Minimum execution time: 21_132_000 picoseconds.
+		//  Measured:  `2254`
+		//  Estimated: `5637`
+		// Minimum execution time: 45_137_000 picoseconds.
+		Weight::from_parts(47_511_000, 5637)
+			.saturating_add(T::DbWeight::get().reads(2_u64))
+			.saturating_add(T::DbWeight::get().writes(2_u64))
+	}
+	/// Storage: `HashrateMarket::Validators` (r:1 w:0)
+	/// Proof: `HashrateMarket::Validators` (`max_values`: Some(1), `max_size`: Some(1025), added: 1520, mode: `MaxEncodedLen`)
+	/// Storage: `HashrateMarket::Orders` (r:1 w:1)
+	/// Proof: `HashrateMarket::Orders` (`max_values`: None, `max_size`: Some(4270), added: 6745, mode: `MaxEncodedLen`)
+	/// Storage: `System::Account` (r:2 w:2)
+	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
+	/// Storage: `Balances::Holds` (r:2 w:2)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(85), added: 2560, mode: `MaxEncodedLen`)
+	/// Storage: `HashrateMarket::Machines` (r:1 w:1)
+	/// Proof: `HashrateMarket::Machines` (`max_values`: None, `max_size`: Some(2172), added: 4647, mode: `MaxEncodedLen`)
+	fn expire_no_show() -> Weight {
+		// Proof Size summary in bytes:
+		//  Measured:  `7997`
+		//  Estimated: `7735`
+		// Minimum execution time: 82_984_000 picoseconds.
+		Weight::from_parts(87_672_000, 7735)
+			.saturating_add(T::DbWeight::get().reads(7_u64))
+			.saturating_add(T::DbWeight::get().writes(6_u64))
+	}
+	/// Storage: `HashrateMarket::Orders` (r:1 w:1)
+	/// Proof: `HashrateMarket::Orders` (`max_values`: None, `max_size`: Some(4270), added: 6745, mode: `MaxEncodedLen`)
+	/// Storage: `HashrateMarket::ExpiryQueue` (r:0 w:1)
+	/// Proof: `HashrateMarket::ExpiryQueue` (`max_values`: None, `max_size`: Some(44), added: 2519, mode: `MaxEncodedLen`)
+	fn expire_draw() -> Weight {
+		// Proof Size summary in bytes:
+		//  Measured:  `3344`
+		//  Estimated: `7735`
+		// Minimum execution time: 14_912_000 picoseconds.
+		Weight::from_parts(16_154_000, 7735)
+			.saturating_add(T::DbWeight::get().reads(1_u64))
+			.saturating_add(T::DbWeight::get().writes(2_u64))
+	}
+	/// Storage: `HashrateMarket::Validators` (r:1 w:0)
+	/// Proof: `HashrateMarket::Validators` (`max_values`: Some(1), `max_size`: Some(1025), added: 1520, mode: `MaxEncodedLen`)
+	/// Storage: `HashrateMarket::Orders` (r:1 w:1)
+	/// Proof: `HashrateMarket::Orders` (`max_values`: None, `max_size`: Some(4270), added: 6745, mode: `MaxEncodedLen`)
+	/// Storage: `System::Account` (r:2 w:2)
+	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
+	/// Storage: `Balances::Holds` (r:2 w:2)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(85), added: 2560, mode: `MaxEncodedLen`)
+	/// Storage: `HashrateMarket::Machines` (r:1 w:1)
+	/// Proof: `HashrateMarket::Machines` (`max_values`: None, `max_size`: Some(2172), added: 4647, mode: `MaxEncodedLen`)
+	fn expire_settle() -> Weight {
+		// Proof Size summary in bytes:
+		//  Measured:  `7997`
+		//  Estimated: `7735`
+		// Minimum execution time: 82_984_000 picoseconds.
+		Weight::from_parts(87_672_000, 7735)
+			.saturating_add(T::DbWeight::get().reads(7_u64))
+			.saturating_add(T::DbWeight::get().writes(6_u64))
+	}
+	/// Storage: `HashrateMarket::Orders` (r:1 w:1)
+	/// Proof: `HashrateMarket::Orders` (`max_values`: None, `max_size`: Some(4270), added: 6745, mode: `MaxEncodedLen`)
+	/// Storage: `HashrateMarket::Machines` (r:1 w:0)
+	/// Proof: `HashrateMarket::Machines` (`max_values`: None, `max_size`: Some(2172), added: 4647, mode: `MaxEncodedLen`)
+	/// Storage: `Balances::Holds` (r:1 w:1)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(85), added: 2560, mode: `MaxEncodedLen`)
+	/// Storage: `HashrateMarket::ExpiryQueue` (r:0 w:1)
+	/// Proof: `HashrateMarket::ExpiryQueue` (`max_values`: None, `max_size`: Some(44), added: 2519, mode: `MaxEncodedLen`)
+	fn dispute() -> Weight {
+		// Proof Size summary in bytes:
+		//  Measured:  `4607`
+		//  Estimated: `7735`
+		// Minimum execution time: 53_220_000 picoseconds.
+		Weight::from_parts(55_724_000, 7735)
+			.saturating_add(T::DbWeight::get().reads(3_u64))
+			.saturating_add(T::DbWeight::get().writes(3_u64))
+	}
+	fn expiry_scan(b: u32, ) -> Weight {
 		Weight::from_parts(21_292_000, 1489)
-			// Standard Error: 37_647
-			.saturating_add(Weight::from_parts(44_636_359, 0).saturating_mul(n.into()))
-			// Standard Error: 301_542
 			.saturating_add(Weight::from_parts(1_503_909, 0).saturating_mul(b.into()))
 			.saturating_add(T::DbWeight::get().reads(1_u64))
-			.saturating_add(T::DbWeight::get().reads((4_u64).saturating_mul(n.into())))
 			.saturating_add(T::DbWeight::get().reads((1_u64).saturating_mul(b.into())))
-			.saturating_add(T::DbWeight::get().writes((4_u64).saturating_mul(n.into())))
+			.saturating_add(T::DbWeight::get().writes(1_u64))
 			.saturating_add(Weight::from_parts(0, 2519).saturating_mul(b.into()))
-			.saturating_add(Weight::from_parts(0, 6745).saturating_mul(n.into()))
 	}
 }
 
@@ -443,6 +548,44 @@ impl WeightInfo for () {
 			.saturating_add(RocksDbWeight::get().reads(7_u64))
 			.saturating_add(RocksDbWeight::get().writes(6_u64))
 	}
+	/// Storage: `HashrateMarket::Validators` (r:1 w:0)
+	/// Proof: `HashrateMarket::Validators` (`max_values`: Some(1), `max_size`: Some(1025), added: 1520, mode: `MaxEncodedLen`)
+	/// Storage: `HashrateMarket::Orders` (r:1 w:1)
+	/// Proof: `HashrateMarket::Orders` (`max_values`: None, `max_size`: Some(4270), added: 6745, mode: `MaxEncodedLen`)
+	/// Storage: `System::Account` (r:2 w:2)
+	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
+	/// Storage: `Balances::Holds` (r:2 w:2)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(85), added: 2560, mode: `MaxEncodedLen`)
+	/// Storage: `HashrateMarket::Machines` (r:1 w:1)
+	/// Proof: `HashrateMarket::Machines` (`max_values`: None, `max_size`: Some(2172), added: 4647, mode: `MaxEncodedLen`)
+	fn verify_dispute_forged() -> Weight {
+		// Proof Size summary in bytes:
+		//  Measured:  `7997`
+		//  Estimated: `7735`
+		// Minimum execution time: 82_984_000 picoseconds.
+		Weight::from_parts(87_672_000, 7735)
+			.saturating_add(RocksDbWeight::get().reads(7_u64))
+			.saturating_add(RocksDbWeight::get().writes(6_u64))
+	}
+	/// Storage: `HashrateMarket::Validators` (r:1 w:0)
+	/// Proof: `HashrateMarket::Validators` (`max_values`: Some(1), `max_size`: Some(1025), added: 1520, mode: `MaxEncodedLen`)
+	/// Storage: `HashrateMarket::Orders` (r:1 w:1)
+	/// Proof: `HashrateMarket::Orders` (`max_values`: None, `max_size`: Some(4270), added: 6745, mode: `MaxEncodedLen`)
+	/// Storage: `System::Account` (r:2 w:2)
+	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
+	/// Storage: `Balances::Holds` (r:2 w:2)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(85), added: 2560, mode: `MaxEncodedLen`)
+	/// Storage: `HashrateMarket::Machines` (r:1 w:1)
+	/// Proof: `HashrateMarket::Machines` (`max_values`: None, `max_size`: Some(2172), added: 4647, mode: `MaxEncodedLen`)
+	fn verify_dispute_honest() -> Weight {
+		// Proof Size summary in bytes:
+		//  Measured:  `7997`
+		//  Estimated: `7735`
+		// Minimum execution time: 82_984_000 picoseconds.
+		Weight::from_parts(87_672_000, 7735)
+			.saturating_add(RocksDbWeight::get().reads(7_u64))
+			.saturating_add(RocksDbWeight::get().writes(6_u64))
+	}
 	/// Storage: `HashrateMarket::Validators` (r:1 w:1)
 	/// Proof: `HashrateMarket::Validators` (`max_values`: Some(1), `max_size`: Some(1025), added: 1520, mode: `MaxEncodedLen`)
 	fn add_validator() -> Weight {
@@ -465,33 +608,93 @@ impl WeightInfo for () {
 			.saturating_add(RocksDbWeight::get().reads(1_u64))
 			.saturating_add(RocksDbWeight::get().writes(1_u64))
 	}
-	/// Storage: `HashrateMarket::ExpiryBacklog` (r:1 w:1)
-	/// Proof: `HashrateMarket::ExpiryBacklog` (`max_values`: Some(1), `max_size`: Some(4), added: 499, mode: `MaxEncodedLen`)
-	/// Storage: `HashrateMarket::ExpiryQueue` (r:72 w:64)
-	/// Proof: `HashrateMarket::ExpiryQueue` (`max_values`: None, `max_size`: Some(44), added: 2519, mode: `MaxEncodedLen`)
-	/// Storage: `HashrateMarket::Orders` (r:64 w:64)
-	/// Proof: `HashrateMarket::Orders` (`max_values`: None, `max_size`: Some(4270), added: 6745, mode: `MaxEncodedLen`)
-	/// Storage: `System::Account` (r:64 w:64)
-	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
-	/// Storage: `Balances::Holds` (r:64 w:64)
+	/// Storage: `HashrateMarket::Machines` (r:1 w:1)
+	/// Proof: `HashrateMarket::Machines` (`max_values`: None, `max_size`: Some(2172), added: 4647, mode: `MaxEncodedLen`)
+	/// Storage: `Balances::Holds` (r:1 w:1)
 	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(85), added: 2560, mode: `MaxEncodedLen`)
-	/// The range of component `n` is `[0, 64]`.
-	/// The range of component `b` is `[1, 8]`.
-	fn on_initialize(n: u32, b: u32, ) -> Weight {
+	fn add_deposit() -> Weight {
 		// Proof Size summary in bytes:
-		//  Measured:  `506 + n * (2422 ±0)`
-		//  Estimated: `1489 + b * (2519 ±0) + n * (6745 ±0)`
-		// Minimum execution time: 21_132_000 picoseconds.
+		//  Measured:  `2254`
+		//  Estimated: `5637`
+		// Minimum execution time: 45_137_000 picoseconds.
+		Weight::from_parts(47_511_000, 5637)
+			.saturating_add(RocksDbWeight::get().reads(2_u64))
+			.saturating_add(RocksDbWeight::get().writes(2_u64))
+	}
+	/// Storage: `HashrateMarket::Validators` (r:1 w:0)
+	/// Proof: `HashrateMarket::Validators` (`max_values`: Some(1), `max_size`: Some(1025), added: 1520, mode: `MaxEncodedLen`)
+	/// Storage: `HashrateMarket::Orders` (r:1 w:1)
+	/// Proof: `HashrateMarket::Orders` (`max_values`: None, `max_size`: Some(4270), added: 6745, mode: `MaxEncodedLen`)
+	/// Storage: `System::Account` (r:2 w:2)
+	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
+	/// Storage: `Balances::Holds` (r:2 w:2)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(85), added: 2560, mode: `MaxEncodedLen`)
+	/// Storage: `HashrateMarket::Machines` (r:1 w:1)
+	/// Proof: `HashrateMarket::Machines` (`max_values`: None, `max_size`: Some(2172), added: 4647, mode: `MaxEncodedLen`)
+	fn expire_no_show() -> Weight {
+		// Proof Size summary in bytes:
+		//  Measured:  `7997`
+		//  Estimated: `7735`
+		// Minimum execution time: 82_984_000 picoseconds.
+		Weight::from_parts(87_672_000, 7735)
+			.saturating_add(RocksDbWeight::get().reads(7_u64))
+			.saturating_add(RocksDbWeight::get().writes(6_u64))
+	}
+	/// Storage: `HashrateMarket::Orders` (r:1 w:1)
+	/// Proof: `HashrateMarket::Orders` (`max_values`: None, `max_size`: Some(4270), added: 6745, mode: `MaxEncodedLen`)
+	/// Storage: `HashrateMarket::ExpiryQueue` (r:0 w:1)
+	/// Proof: `HashrateMarket::ExpiryQueue` (`max_values`: None, `max_size`: Some(44), added: 2519, mode: `MaxEncodedLen`)
+	fn expire_draw() -> Weight {
+		// Proof Size summary in bytes:
+		//  Measured:  `3344`
+		//  Estimated: `7735`
+		// Minimum execution time: 14_912_000 picoseconds.
+		Weight::from_parts(16_154_000, 7735)
+			.saturating_add(RocksDbWeight::get().reads(1_u64))
+			.saturating_add(RocksDbWeight::get().writes(2_u64))
+	}
+	/// Storage: `HashrateMarket::Validators` (r:1 w:0)
+	/// Proof: `HashrateMarket::Validators` (`max_values`: Some(1), `max_size`: Some(1025), added: 1520, mode: `MaxEncodedLen`)
+	/// Storage: `HashrateMarket::Orders` (r:1 w:1)
+	/// Proof: `HashrateMarket::Orders` (`max_values`: None, `max_size`: Some(4270), added: 6745, mode: `MaxEncodedLen`)
+	/// Storage: `System::Account` (r:2 w:2)
+	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
+	/// Storage: `Balances::Holds` (r:2 w:2)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(85), added: 2560, mode: `MaxEncodedLen`)
+	/// Storage: `HashrateMarket::Machines` (r:1 w:1)
+	/// Proof: `HashrateMarket::Machines` (`max_values`: None, `max_size`: Some(2172), added: 4647, mode: `MaxEncodedLen`)
+	fn expire_settle() -> Weight {
+		// Proof Size summary in bytes:
+		//  Measured:  `7997`
+		//  Estimated: `7735`
+		// Minimum execution time: 82_984_000 picoseconds.
+		Weight::from_parts(87_672_000, 7735)
+			.saturating_add(RocksDbWeight::get().reads(7_u64))
+			.saturating_add(RocksDbWeight::get().writes(6_u64))
+	}
+	/// Storage: `HashrateMarket::Orders` (r:1 w:1)
+	/// Proof: `HashrateMarket::Orders` (`max_values`: None, `max_size`: Some(4270), added: 6745, mode: `MaxEncodedLen`)
+	/// Storage: `HashrateMarket::Machines` (r:1 w:0)
+	/// Proof: `HashrateMarket::Machines` (`max_values`: None, `max_size`: Some(2172), added: 4647, mode: `MaxEncodedLen`)
+	/// Storage: `Balances::Holds` (r:1 w:1)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(85), added: 2560, mode: `MaxEncodedLen`)
+	/// Storage: `HashrateMarket::ExpiryQueue` (r:0 w:1)
+	/// Proof: `HashrateMarket::ExpiryQueue` (`max_values`: None, `max_size`: Some(44), added: 2519, mode: `MaxEncodedLen`)
+	fn dispute() -> Weight {
+		// Proof Size summary in bytes:
+		//  Measured:  `4607`
+		//  Estimated: `7735`
+		// Minimum execution time: 53_220_000 picoseconds.
+		Weight::from_parts(55_724_000, 7735)
+			.saturating_add(RocksDbWeight::get().reads(3_u64))
+			.saturating_add(RocksDbWeight::get().writes(3_u64))
+	}
+	fn expiry_scan(b: u32, ) -> Weight {
 		Weight::from_parts(21_292_000, 1489)
-			// Standard Error: 37_647
-			.saturating_add(Weight::from_parts(44_636_359, 0).saturating_mul(n.into()))
-			// Standard Error: 301_542
 			.saturating_add(Weight::from_parts(1_503_909, 0).saturating_mul(b.into()))
 			.saturating_add(RocksDbWeight::get().reads(1_u64))
-			.saturating_add(RocksDbWeight::get().reads((4_u64).saturating_mul(n.into())))
 			.saturating_add(RocksDbWeight::get().reads((1_u64).saturating_mul(b.into())))
-			.saturating_add(RocksDbWeight::get().writes((4_u64).saturating_mul(n.into())))
+			.saturating_add(RocksDbWeight::get().writes(1_u64))
 			.saturating_add(Weight::from_parts(0, 2519).saturating_mul(b.into()))
-			.saturating_add(Weight::from_parts(0, 6745).saturating_mul(n.into()))
 	}
 }
