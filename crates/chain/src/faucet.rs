@@ -67,7 +67,8 @@ impl ChainClient {
         // A fraction of a second at the runtime's difficulty; run inline.
         let nonce = solve_work(&who, &block_hash, difficulty);
         let work = runtime::runtime_types::pallet_faucet::ClaimWork { block, nonce };
-        self.submit(&runtime::tx().faucet().claim(work), claimant).await
+        self.submit(&runtime::tx().faucet().claim(work), claimant)
+            .await
     }
 }
 
@@ -95,7 +96,10 @@ mod tests {
         let block_hash = Hash::from([7u8; 32]);
         let nonce = solve_work(&alice, &block_hash, 12);
         assert!(meets_difficulty(&work_hash(&alice, &block_hash, nonce), 12));
-        assert!((0..nonce).all(|earlier| !meets_difficulty(&work_hash(&alice, &block_hash, earlier), 12)));
+        assert!(
+            (0..nonce)
+                .all(|earlier| !meets_difficulty(&work_hash(&alice, &block_hash, earlier), 12))
+        );
         // The work is over the claimant: Bob's first solution is another nonce.
         assert_ne!(solve_work(&bob, &block_hash, 12), nonce);
     }

@@ -334,11 +334,7 @@ impl Steps<'_> {
         let set = runtime::Call::System(runtime::system::Call::set_storage {
             items: vec![(key, blocks.to_le_bytes().to_vec())],
         });
-        let finalized = self
-            .client
-            .sudo(set, sudo)
-            .await
-            .expect("sudo set_storage");
+        let finalized = self.client.sudo(set, sudo).await.expect("sudo set_storage");
         ledger.paid_fee(&keys::account_id(sudo), &finalized);
     }
 }
@@ -435,7 +431,11 @@ async fn full_lifecycle_through_all_calls_with_exact_balances() {
             ("Charlie (buyer)", buyer_id.clone(), ENDOWMENT),
             ("Dave (validator)", validator_id.clone(), ENDOWMENT),
             ("Eve (outsider)", outsider_id.clone(), ENDOWMENT),
-            ("Ferdie (second validator)", second_validator.clone(), ENDOWMENT),
+            (
+                "Ferdie (second validator)",
+                second_validator.clone(),
+                ENDOWMENT,
+            ),
             ("newcomer", newcomer_id.clone(), 0),
         ],
     )
@@ -635,7 +635,11 @@ async fn full_lifecycle_through_all_calls_with_exact_balances() {
         (in_window.status, in_window.escrow),
         (OrderStatus::Verified, 10 * UNIT)
     );
-    let locked = state.machine(machine).await.expect("machine").expect("kept");
+    let locked = state
+        .machine(machine)
+        .await
+        .expect("machine")
+        .expect("kept");
     assert_eq!(locked.locked, collateral(10 * UNIT));
 
     // The window closes without a dispute: the hook pays the seller and removes the order.
@@ -667,9 +671,18 @@ async fn full_lifecycle_through_all_calls_with_exact_balances() {
         .check(&client, settle_hash, "the dispute window closing")
         .await;
     let state = client.state_at(settle_hash).await.expect("state");
-    assert_eq!(state.order(order).await.expect("order"), None, "closed orders leave storage");
     assert_eq!(
-        state.machine(machine).await.expect("machine").expect("kept").locked,
+        state.order(order).await.expect("order"),
+        None,
+        "closed orders leave storage"
+    );
+    assert_eq!(
+        state
+            .machine(machine)
+            .await
+            .expect("machine")
+            .expect("kept")
+            .locked,
         0
     );
     let hook_events: Vec<MarketEvent> = client
