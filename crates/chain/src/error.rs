@@ -5,10 +5,10 @@
 //!
 //! ```no_run
 //! # async fn example(client: &matrixai_chain::ChainClient) {
-//! use matrixai_chain::{DispatchFailure, keys, runtime};
+//! use matrixai_chain::{DispatchFailure, Verdict, keys, runtime};
 //! use runtime::hashrate_market::Error as MarketError;
 //!
-//! let verify = runtime::tx().hashrate_market().verify_pot([7; 16], 1);
+//! let verify = runtime::tx().hashrate_market().verify_pot([7; 16], Verdict::Pass);
 //! match client.submit(&verify, &keys::dev::eve()).await {
 //!     Err(error) if error.dispatch_failure() == Some(&DispatchFailure::HashrateMarket(MarketError::NotValidator)) => {
 //!         eprintln!("Eve is not a validator: {error}");
