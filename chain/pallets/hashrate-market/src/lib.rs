@@ -776,10 +776,8 @@ pub mod pallet {
 				(OrderStatus::PotSubmitted, Verdict::Pass) => {
 					let now = frame_system::Pallet::<T>::block_number();
 					let dispute_until = now.saturating_add(T::DisputeWindow::get());
-					Self::lock_collateral(&order)?;
-					Self::reschedule(order_id, &mut order, dispute_until);
-					order.status = OrderStatus::Verified;
-					order.judging = None;
+					Self::adjust_locked(&order, Saturating::saturating_add)?;
+					Self::open_dispute_window(order_id, &mut order, dispute_until);
 					order.verified_by = Some(validator.clone());
 					Self::deposit_event(Event::PotVerified {
 						order_id,
@@ -1101,9 +1099,10 @@ pub mod pallet {
 					Fortitude::Force,
 				)?
 			};
-			if !slashed.is_zero() || delist || Self::locks_collateral(order) {
+			let unlocks = Self::locks_collateral(order);
+			if !slashed.is_zero() || delist || unlocks {
 				machine.deposit = machine.deposit.saturating_sub(slashed);
-				if Self::locks_collateral(order) {
+				if unlocks {
 					machine.locked = machine.locked.saturating_sub(order.collateral);
 				}
 				if delist && machine.offer.take().is_some() {
@@ -1123,11 +1122,12 @@ pub mod pallet {
 			matches!(order.status, OrderStatus::Verified | OrderStatus::Disputed)
 		}
 
-		/// Moves the order's collateral into the machine's `locked`, freeing the machine.
-		fn lock_collateral(order: &OrderOf<T>) -> DispatchResult {
+		/// Moves the order's collateral into (`saturating_add`) or out of (`saturating_sub`) its
+		/// machine's `locked`: in when a verdict frees the machine, out when the order settles.
+		fn adjust_locked(order: &OrderOf<T>, adjust: fn(BalanceOf<T>, BalanceOf<T>) -> BalanceOf<T>) -> DispatchResult {
 			Machines::<T>::try_mutate(order.machine_id, |machine| {
 				let machine = machine.as_mut().ok_or(Error::<T>::UnknownMachine)?;
-				machine.locked = machine.locked.saturating_add(order.collateral);
+				machine.locked = adjust(machine.locked, order.collateral);
 				Ok(())
 			})
 		}
@@ -1143,11 +1143,7 @@ pub mod pallet {
 				Restriction::Free,
 				Fortitude::Force,
 			)?;
-			Machines::<T>::try_mutate(order.machine_id, |machine| {
-				let machine = machine.as_mut().ok_or(Error::<T>::UnknownMachine)?;
-				machine.locked = machine.locked.saturating_sub(order.collateral);
-				Ok::<_, Error<T>>(())
-			})?;
+			Self::adjust_locked(order, Saturating::saturating_sub)?;
 			Self::close(order_id, order);
 			Self::deposit_event(Event::OrderSettled {
 				order_id,
@@ -1166,11 +1162,16 @@ pub mod pallet {
 			if now >= window_end {
 				return Self::settle(order_id, &order);
 			}
-			Self::reschedule(order_id, &mut order, window_end);
-			order.status = OrderStatus::Verified;
-			order.judging = None;
+			Self::open_dispute_window(order_id, &mut order, window_end);
 			Orders::<T>::insert(order_id, order);
 			Ok(())
+		}
+
+		/// Makes the order `Verified`, open to disputes until `until`; the caller stores it.
+		fn open_dispute_window(order_id: OrderId, order: &mut OrderOf<T>, until: BlockNumberFor<T>) {
+			Self::reschedule(order_id, order, until);
+			order.status = OrderStatus::Verified;
+			order.judging = None;
 		}
 
 		/// Draws the panel that judges `order` from the hash of its `seed_block`: the
@@ -1317,10 +1318,8 @@ pub mod pallet {
 				return Self::resume_or_settle(order_id, order, now);
 			}
 			let dispute_until = now.saturating_add(T::DisputeWindow::get());
-			Self::lock_collateral(&order)?;
-			Self::reschedule(order_id, &mut order, dispute_until);
-			order.status = OrderStatus::Verified;
-			order.judging = None;
+			Self::adjust_locked(&order, Saturating::saturating_add)?;
+			Self::open_dispute_window(order_id, &mut order, dispute_until);
 			Orders::<T>::insert(order_id, order);
 			Self::deposit_event(Event::PotUnjudged { order_id, dispute_until });
 			Ok(())
