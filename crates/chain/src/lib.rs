@@ -13,6 +13,8 @@
 //!   finalized blocks.
 //! - [`keys`]: the dev accounts (Alice..Ferdie; Alice is sudo, Dave the validator) and keys from
 //!   secret URIs.
+//! - [`machine_metadata`]: the machine metadata JSON (one type for the agent, the indexer, the
+//!   validator and the UI); [`training_log`]: training log records and their sr25519 signature.
 //! - `testing` (feature `testing`): starts `matrixai-node` for integration tests.
 //!
 //! ```no_run
@@ -38,8 +40,10 @@ mod error;
 mod events;
 pub mod faucet;
 pub mod keys;
+pub mod machine_metadata;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod training_log;
 
 pub use client::{AccountBalance, ChainClient, ConnectOptions, Finalized, StateView};
 pub use config::{AccountId, Balance, Hash, MatrixAiConfig, TxParamsBuilder, UNIT};

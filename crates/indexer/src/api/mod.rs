@@ -1,0 +1,244 @@
+//! The marketplace HTTP API (axum): small handlers over [`AppState`], one error type
+//! ([`ApiError`]), the OpenAPI document at `/api-docs/openapi.json` and Swagger UI at `/docs`.
+
+mod error;
+mod logs;
+mod machines;
+mod orders;
+mod status;
+
+pub use error::{ApiError, ErrorBody};
+
+use crate::db::Database;
+use crate::follower::{Committed, Progress};
+use axum::extract::{FromRequest, MatchedPath, Request};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use serde::{Deserialize, Serialize};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+use tokio::sync::broadcast;
+use tower_http::cors::CorsLayer;
+use utoipa::{OpenApi, ToSchema};
+use utoipa_swagger_ui::SwaggerUi;
+
+/// Largest request body; a log batch at its bounds fits.
+pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+/// Most items on one page.
+pub const MAX_PAGE_SIZE: u32 = 100;
+
+/// What every handler reads.
+#[derive(Clone)]
+pub struct AppState {
+    pub database: Database,
+    pub progress: Arc<Progress>,
+    /// Batches the follower committed (the live log tail also listens for new records).
+    pub committed: broadcast::Sender<Committed>,
+    pub logs: broadcast::Sender<logs::LogAdded>,
+    /// `/health` fails when the follower is this many blocks behind and has not moved for
+    /// [`Self::stuck_after`].
+    pub max_lag: u64,
+    pub stuck_after: std::time::Duration,
+    metrics: PrometheusHandle,
+}
+
+impl AppState {
+    pub fn new(
+        database: Database,
+        progress: Arc<Progress>,
+        committed: broadcast::Sender<Committed>,
+    ) -> Self {
+        Self {
+            database,
+            progress,
+            committed,
+            logs: broadcast::channel(1024).0,
+            max_lag: 10,
+            stuck_after: std::time::Duration::from_secs(60),
+            metrics: prometheus(),
+        }
+    }
+}
+
+/// The process's Prometheus recorder, installed on first use.
+fn prometheus() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!(
+                    "a metrics recorder was already installed; /metrics shows only its own"
+                );
+            }
+            handle
+        })
+        .clone()
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "MatrixAI-Indexing API",
+        description = "The MatrixAI marketplace as indexed from finalized blocks: machines, orders with their chain history, training logs, statistics."
+    ),
+    paths(
+        machines::filter,
+        machines::market,
+        machines::mine,
+        machines::detail,
+        orders::mine,
+        orders::detail,
+        logs::add,
+        logs::list,
+        logs::stream,
+        status::stats,
+        status::health,
+    ),
+    components(schemas(ErrorBody))
+)]
+pub struct ApiDoc;
+
+/// The API's routes with their state.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/machine/filter", post(machines::filter))
+        .route("/api/machine/market", post(machines::market))
+        .route("/api/machine/mine", post(machines::mine))
+        .route("/api/machine/{id}", get(machines::detail))
+        .route("/api/order/mine", post(orders::mine))
+        .route("/api/order/{id}", get(orders::detail))
+        .route("/api/log/add", post(logs::add))
+        .route("/api/log/list", post(logs::list))
+        .route("/api/log/stream/{id}", get(logs::stream))
+        .route("/api/stats", get(status::stats))
+        .route("/health", get(status::health))
+        .route("/metrics", get(status::metrics))
+        .merge(SwaggerUi::new("/docs").url("/api-docs/openapi.json", ApiDoc::openapi()))
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn(count_requests))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(CorsLayer::permissive())
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such endpoint; the OpenAPI document is at /api-docs/openapi.json")
+}
+
+async fn count_requests(request: Request, next: Next) -> Response {
+    let path = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched".to_string(), |path| path.as_str().to_string());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("indexer_http_requests_total", "path" => path.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("indexer_http_request_seconds", "path" => path)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// A JSON body whose rejections are [`ApiError`]s.
+#[derive(FromRequest)]
+#[from_request(via(Json), rejection(ApiError))]
+pub struct ApiJson<T>(pub T);
+
+impl<T: Serialize> IntoResponse for ApiJson<T> {
+    fn into_response(self) -> Response {
+        Json(self.0).into_response()
+    }
+}
+
+/// Which page of a list: pages count from 1.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Paging {
+    #[serde(default = "first_page")]
+    #[schema(minimum = 1, default = 1)]
+    pub page: u32,
+    #[serde(default = "default_page_size")]
+    #[schema(minimum = 1, maximum = 100, default = 20)]
+    pub page_size: u32,
+}
+
+impl Default for Paging {
+    fn default() -> Self {
+        Self {
+            page: first_page(),
+            page_size: default_page_size(),
+        }
+    }
+}
+
+fn first_page() -> u32 {
+    1
+}
+
+fn default_page_size() -> u32 {
+    20
+}
+
+impl Paging {
+    /// Checks the bounds; returns (limit, offset).
+    pub fn limits(self) -> Result<(u64, u64), ApiError> {
+        if self.page == 0 {
+            return Err(ApiError::bad_request("page counts from 1"));
+        }
+        if self.page_size == 0 || self.page_size > MAX_PAGE_SIZE {
+            return Err(ApiError::bad_request(format!(
+                "page_size must be between 1 and {MAX_PAGE_SIZE}"
+            )));
+        }
+        let limit = u64::from(self.page_size);
+        Ok((limit, u64::from(self.page - 1) * limit))
+    }
+}
+
+/// Parses a machine or order id from a request.
+pub fn parse_id(what: &str, text: &str) -> Result<String, ApiError> {
+    crate::ids::parse_uuid(text)
+        .map(|id| crate::ids::uuid(&id))
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "{what} {text:?} is not an id: expected a UUID such as 0f8e2c1a-6d3b-4e5f-9a7b-1c2d3e4f5a6b"
+            ))
+        })
+}
+
+/// Parses an account (SS58 or 0x-hex) from a request into the indexed spelling.
+pub fn parse_account(what: &str, text: &str) -> Result<String, ApiError> {
+    crate::ids::parse_account(text)
+        .map(|account| crate::ids::account(&account))
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "{what} {text:?} is not an account: expected an SS58 address or 0x and 64 hex digits"
+            ))
+        })
+}
+
+/// Parses an amount in the chain's smallest unit, given as a decimal string.
+pub fn parse_balance(what: &str, text: &str) -> Result<u128, ApiError> {
+    text.parse().map_err(|_| {
+        ApiError::bad_request(format!(
+            "{what} {text:?} is not an amount: expected a decimal string of the smallest unit (1 MAI = 10^12)"
+        ))
+    })
+}
+
+impl From<StatusCode> for ApiError {
+    fn from(status: StatusCode) -> Self {
+        Self {
+            status,
+            code: "error",
+            message: status.canonical_reason().unwrap_or("error").to_string(),
+        }
+    }
+}
