@@ -183,9 +183,6 @@ parameter_types! {
 	pub const NoShowSlash: Perbill = Perbill::from_percent(20);
 	pub const DisputeReward: Perbill = Perbill::from_percent(50);
 	pub const DisputeBond: Balance = 10 * UNIT;
-	pub const BlocksPerHour: BlockNumber = HOURS;
-	pub const CompletionGrace: BlockNumber = 30 * MINUTES;
-	pub const VerificationWindow: BlockNumber = HOURS;
 	/// Replaying 4 segments costs at most ~5 % of the training (docs/benchmarks.md).
 	pub const VerificationShare: Perbill = Perbill::from_percent(5);
 }
@@ -195,6 +192,15 @@ parameter_types! {
 	/// (key `twox_128(":DisputeWindow:")`), so a test network can shorten it with
 	/// `sudo(system.set_storage)`; the real-node tests do.
 	pub storage DisputeWindow: BlockNumber = DAYS;
+	/// Blocks in an hour of rented time: deadlines are `duration_hours` of these. A storage
+	/// parameter (key `twox_128(":BlocksPerHour:")`) like the two below, so a test network can
+	/// run an order's whole life (deadline, grace, judging rounds, expiry) in a few blocks.
+	pub storage BlocksPerHour: BlockNumber = HOURS;
+	/// After the deadline, how long the trainer has to report and prove (key
+	/// `twox_128(":CompletionGrace:")`).
+	pub storage CompletionGrace: BlockNumber = 30 * MINUTES;
+	/// The fixed part of a judging round (key `twox_128(":VerificationWindow:")`).
+	pub storage VerificationWindow: BlockNumber = HOURS;
 }
 
 impl pallet_hashrate_market::Config for Runtime {

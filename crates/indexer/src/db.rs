@@ -88,6 +88,14 @@ impl Database {
         let backend: Backend = url.parse()?;
         let url = match backend {
             Backend::Sqlite => sqlite_url(url)?,
+            Backend::Postgres if !url.contains("statement-cache-capacity") => {
+                // sqlx's Any driver declares a NULL's parameter type loosely (a NULL double as
+                // float4), and a cached statement keeps the types of its first execution: a
+                // later non-NULL value would then be sent in the wrong format. Statements are
+                // prepared per execution instead.
+                let separator = if url.contains('?') { '&' } else { '?' };
+                format!("{url}{separator}statement-cache-capacity=0")
+            }
             _ => url.to_string(),
         };
         let options = AnyPoolOptions::new()

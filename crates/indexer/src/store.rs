@@ -418,7 +418,7 @@ impl Writer<'_> {
     pub async fn cursor(&mut self) -> Result<Option<Cursor>, DbError> {
         let select = Query::select()
             .columns(["block_number", "block_hash"])
-            .from("cursor")
+            .from("index_cursor")
             .to_owned();
         let row = fetch_optional(self.tx, self.backend, &select).await?;
         row.map(|row| {
@@ -432,7 +432,7 @@ impl Writer<'_> {
 
     pub async fn set_cursor(&mut self, cursor: &Cursor, now_ms: i64) -> Result<(), DbError> {
         let insert = Query::insert()
-            .into_table("cursor")
+            .into_table("index_cursor")
             .columns(["id", "block_number", "block_hash", "updated_ms"])
             .values_panic([
                 Expr::val(1i64),

@@ -2,7 +2,7 @@
 -- Balances are u128 in the chain's smallest unit: exact decimal text, plus a DOUBLE copy where
 -- the market filters or sorts by them. Ids are UUID text, accounts SS58 text (prefix 42).
 
-CREATE TABLE cursor (
+CREATE TABLE index_cursor (
     id BIGINT PRIMARY KEY CHECK (id = 1),
     block_number BIGINT NOT NULL,
     block_hash VARCHAR(66) NOT NULL,

@@ -1,7 +1,10 @@
 //! Machines: the market's filter values, the market, an owner's machines, one machine.
 
 use super::orders::OrderView;
-use super::{ApiError, ApiJson, AppState, Paging, parse_account, parse_balance, parse_id};
+use super::{
+    ApiError, ApiJson, AppState, Paging, default_page_size, first_page, parse_account,
+    parse_balance, parse_id,
+};
 use crate::store::{EventRow, MACHINE_COLUMNS, MachineRow, ORDER_COLUMNS, OrderRow};
 use axum::extract::{Path, State};
 use sea_query::{Cond, Expr, ExprTrait, Order, Query, SelectStatement};
@@ -170,11 +173,17 @@ pub enum Direction {
 }
 
 /// `/api/machine/market`'s request: every filter is optional.
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MarketRequest {
-    #[serde(flatten)]
-    pub paging: Paging,
+    /// Page number, from 1 (default 1).
+    #[serde(default = "first_page")]
+    #[schema(minimum = 1, default = 1)]
+    pub page: u32,
+    /// Items per page, 1 to 100 (default 20).
+    #[serde(default = "default_page_size")]
+    #[schema(minimum = 1, maximum = 100, default = 20)]
+    pub page_size: u32,
     pub gpu_model: Option<String>,
     /// At least this many GPUs.
     pub gpu_count_min: Option<u32>,
@@ -188,7 +197,7 @@ pub struct MarketRequest {
     /// Machines without history (reliability `null`) are left out when this is set.
     pub reliability_min: Option<f64>,
     pub disk_gb_min: Option<u64>,
-    /// Include delisted and removed machines (default false).
+    /// Include delisted machines (default false); removed machines are never shown.
     #[serde(default)]
     pub include_unlisted: bool,
     /// Only machines an order can be placed on now (default false).
@@ -200,17 +209,41 @@ pub struct MarketRequest {
     pub direction: Direction,
 }
 
+impl MarketRequest {
+    fn paging(&self) -> Paging {
+        Paging {
+            page: self.page,
+            page_size: self.page_size,
+        }
+    }
+}
+
 /// `/api/machine/mine`'s request.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MineRequest {
     /// SS58 address or 0x-hex account id.
     pub owner: String,
-    #[serde(flatten)]
-    pub paging: Paging,
+    /// Page number, from 1 (default 1).
+    #[serde(default = "first_page")]
+    #[schema(minimum = 1, default = 1)]
+    pub page: u32,
+    /// Items per page, 1 to 100 (default 20).
+    #[serde(default = "default_page_size")]
+    #[schema(minimum = 1, maximum = 100, default = 20)]
+    pub page_size: u32,
     /// Include removed machines (default false).
     #[serde(default)]
     pub include_removed: bool,
+}
+
+impl MineRequest {
+    fn paging(&self) -> Paging {
+        Paging {
+            page: self.page,
+            page_size: self.page_size,
+        }
+    }
 }
 
 /// One event of the chain history of a machine or an order.
@@ -382,7 +415,7 @@ pub async fn filter(
 
 /// The market query's WHERE clause.
 pub fn market_condition(request: &MarketRequest) -> Result<Cond, ApiError> {
-    let mut condition = Cond::all();
+    let mut condition = Cond::all().add(Expr::col("removed_at").is_null());
     if !request.include_unlisted {
         condition = condition.add(Expr::col("listed").eq(1));
     }
@@ -475,7 +508,7 @@ pub async fn market(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<MarketRequest>,
 ) -> Result<ApiJson<MachinePage>, ApiError> {
-    let (limit, offset) = request.paging.limits()?;
+    let (limit, offset) = request.paging().limits()?;
     let count = Query::select()
         .expr_as(Expr::cust("COUNT(*)"), "total")
         .from("machines")
@@ -485,7 +518,7 @@ pub async fn market(
         &state,
         count,
         market_query(&request, limit, offset)?,
-        request.paging,
+        request.paging(),
     )
     .await
 }
@@ -496,7 +529,7 @@ pub async fn mine(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<MineRequest>,
 ) -> Result<ApiJson<MachinePage>, ApiError> {
-    let (limit, offset) = request.paging.limits()?;
+    let (limit, offset) = request.paging().limits()?;
     let owner = parse_account("owner", &request.owner)?;
     let mut condition = Cond::all().add(Expr::col("owner").eq(owner));
     if !request.include_removed {
@@ -516,7 +549,7 @@ pub async fn mine(
         .limit(limit)
         .offset(offset)
         .to_owned();
-    page(&state, count, select, request.paging).await
+    page(&state, count, select, request.paging()).await
 }
 
 async fn page(

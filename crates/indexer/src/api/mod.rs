@@ -12,18 +12,17 @@ pub use error::{ApiError, ErrorBody};
 use crate::db::Database;
 use crate::follower::{Committed, Progress};
 use axum::extract::{FromRequest, MatchedPath, Request};
-use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 use tokio::sync::broadcast;
 use tower_http::cors::CorsLayer;
-use utoipa::{OpenApi, ToSchema};
+use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 /// Largest request body; a log batch at its bounds fits.
@@ -157,32 +156,19 @@ impl<T: Serialize> IntoResponse for ApiJson<T> {
     }
 }
 
-/// Which page of a list: pages count from 1.
-#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+/// Which page of a list: pages count from 1. Requests carry `page` and `page_size` fields
+/// (defaults 1 and 20).
+#[derive(Debug, Clone, Copy)]
 pub struct Paging {
-    #[serde(default = "first_page")]
-    #[schema(minimum = 1, default = 1)]
     pub page: u32,
-    #[serde(default = "default_page_size")]
-    #[schema(minimum = 1, maximum = 100, default = 20)]
     pub page_size: u32,
 }
 
-impl Default for Paging {
-    fn default() -> Self {
-        Self {
-            page: first_page(),
-            page_size: default_page_size(),
-        }
-    }
-}
-
-fn first_page() -> u32 {
+pub fn first_page() -> u32 {
     1
 }
 
-fn default_page_size() -> u32 {
+pub fn default_page_size() -> u32 {
     20
 }
 
@@ -231,14 +217,4 @@ pub fn parse_balance(what: &str, text: &str) -> Result<u128, ApiError> {
             "{what} {text:?} is not an amount: expected a decimal string of the smallest unit (1 MAI = 10^12)"
         ))
     })
-}
-
-impl From<StatusCode> for ApiError {
-    fn from(status: StatusCode) -> Self {
-        Self {
-            status,
-            code: "error",
-            message: status.canonical_reason().unwrap_or("error").to_string(),
-        }
-    }
 }

@@ -1,7 +1,9 @@
 //! Orders: an account's orders as buyer or seller, one order with its chain history.
 
 use super::machines::EventView;
-use super::{ApiError, ApiJson, AppState, Paging, parse_account, parse_id};
+use super::{
+    ApiError, ApiJson, AppState, Paging, default_page_size, first_page, parse_account, parse_id,
+};
 use crate::db::Database;
 use crate::store::{EVENT_COLUMNS, EventRow, ORDER_COLUMNS, OrderRow};
 use axum::extract::{Path, Query as QueryParams, State};
@@ -127,8 +129,23 @@ pub struct OrderMineRequest {
     pub role: Role,
     /// Only orders in one of these statuses (see `OrderView.status`).
     pub status: Option<Vec<String>>,
-    #[serde(flatten)]
-    pub paging: Paging,
+    /// Page number, from 1 (default 1).
+    #[serde(default = "first_page")]
+    #[schema(minimum = 1, default = 1)]
+    pub page: u32,
+    /// Items per page, 1 to 100 (default 20).
+    #[serde(default = "default_page_size")]
+    #[schema(minimum = 1, maximum = 100, default = 20)]
+    pub page_size: u32,
+}
+
+impl OrderMineRequest {
+    fn paging(&self) -> Paging {
+        Paging {
+            page: self.page,
+            page_size: self.page_size,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -161,7 +178,7 @@ pub async fn mine(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<OrderMineRequest>,
 ) -> Result<ApiJson<OrderPage>, ApiError> {
-    let (limit, offset) = request.paging.limits()?;
+    let (limit, offset) = request.paging().limits()?;
     let account = parse_account("account", &request.account)?;
     let mut condition = match request.role {
         Role::Buyer => Cond::all().add(Expr::col("buyer").eq(account.as_str())),
@@ -206,8 +223,8 @@ pub async fn mine(
     }
     Ok(ApiJson(OrderPage {
         total,
-        page: request.paging.page,
-        page_size: request.paging.page_size,
+        page: request.paging().page,
+        page_size: request.paging().page_size,
         items,
     }))
 }

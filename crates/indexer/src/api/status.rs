@@ -42,11 +42,11 @@ pub async fn stats(State(state): State<AppState>) -> Result<ApiJson<Stats>, ApiE
     let machines = Query::select()
         .expr_as(Expr::cust("COUNT(*)"), "machines")
         .expr_as(
-            Expr::cust("COALESCE(SUM(CASE WHEN listed = 1 THEN 1 ELSE 0 END), 0)"),
+            Expr::cust("COUNT(CASE WHEN listed = 1 THEN 1 END)"),
             "listed",
         )
         .expr_as(
-            Expr::cust("COALESCE(SUM(CASE WHEN rented_by IS NOT NULL THEN 1 ELSE 0 END), 0)"),
+            Expr::cust("COUNT(CASE WHEN rented_by IS NOT NULL THEN 1 END)"),
             "rented",
         )
         .from("machines")
@@ -106,17 +106,10 @@ pub async fn stats(State(state): State<AppState>) -> Result<ApiJson<Stats>, ApiE
     }))
 }
 
-/// An integer aggregate: backends differ in the type they return for COUNT and SUM.
+/// A COUNT (BIGINT on every backend; SUM is avoided: MySQL returns DECIMAL, which sqlx's Any
+/// driver cannot read).
 fn integer(row: &sqlx::any::AnyRow, name: &str) -> Result<i64, DbError> {
-    if let Ok(value) = row.try_get::<i64, _>(name) {
-        return Ok(value);
-    }
-    if let Ok(value) = row.try_get::<f64, _>(name) {
-        return Ok(value as i64);
-    }
-    let text: String = row.try_get(name)?;
-    text.parse()
-        .map_err(|_| DbError::Corrupt(format!("{name} is not a number: {text:?}")))
+    Ok(row.try_get::<i64, _>(name)?)
 }
 
 /// Whether the indexer keeps up with the chain.
