@@ -16,6 +16,10 @@ echo "== chain: pallet and runtime tests"
 (cd "$REPO_ROOT/chain" && CARGO_TARGET_DIR="$CHAIN_TARGET_DIR" cargo test --locked --release \
 	--workspace --features "matrixai-node/$NODE_FEATURES")
 
+echo "== databases for the indexer's tests: PostgreSQL and MariaDB on loopback"
+eval "$("$REPO_ROOT/scripts/test-databases.sh")"
+export MATRIXAI_REQUIRE_ALL_DATABASES=1
+
 echo "== root workspace: off-chain crates and integration tests"
 (cd "$REPO_ROOT" && CARGO_TARGET_DIR="$ROOT_TARGET_DIR" cargo test --locked --release --workspace)
 

@@ -366,7 +366,7 @@ impl StateView {
         let entry = self
             .at
             .storage()
-            .try_fetch(runtime::storage().system().account(), (who.clone(),))
+            .try_fetch(runtime::storage().system().account(), (*who,))
             .await?;
         let Some(entry) = entry else {
             return Ok(AccountBalance::default());
@@ -434,8 +434,7 @@ mod tests {
     async fn only_websocket_urls_are_accepted() {
         let error = ChainClient::connect("http://127.0.0.1:9944")
             .await
-            .err()
-            .expect("an http URL");
+            .expect_err("an http URL");
         assert!(matches!(error, ChainError::InvalidInput(_)), "{error}");
     }
 
@@ -455,8 +454,7 @@ mod tests {
         };
         let error = ChainClient::connect_with(&format!("ws://127.0.0.1:{port}"), options)
             .await
-            .err()
-            .expect("no node");
+            .expect_err("no node");
         assert!(
             matches!(error, ChainError::Connect { attempts: 3, .. }),
             "{error}"
@@ -467,8 +465,7 @@ mod tests {
         };
         let error = ChainClient::connect_with("ws://127.0.0.1:9944", zero)
             .await
-            .err()
-            .expect("zero attempts");
+            .expect_err("zero attempts");
         assert!(matches!(error, ChainError::InvalidInput(_)), "{error}");
     }
 }

@@ -64,9 +64,7 @@ mod tests {
 
     #[test]
     fn a_bad_secret_uri_is_invalid_input() {
-        let error = from_uri("not a mnemonic at all")
-            .err()
-            .expect("an invalid phrase");
+        let error = from_uri("not a mnemonic at all").expect_err("an invalid phrase");
         assert!(matches!(error, ChainError::InvalidInput(_)), "{error}");
     }
 }

@@ -54,7 +54,7 @@ impl Ledger {
         let state = client.finalized_state().await.expect("finalized state");
         let pot = state.faucet_pot().expect("the faucet pot account");
         let mut ledger = Ledger {
-            pot: pot.clone(),
+            pot,
             expected: BTreeMap::new(),
         };
         ledger.expected.insert(
@@ -69,7 +69,7 @@ impl Ledger {
         );
         for (name, account, free) in accounts {
             ledger.expected.insert(
-                account.clone(),
+                *account,
                 (
                     *name,
                     AccountBalance {
@@ -94,7 +94,7 @@ impl Ledger {
 
     fn charge(&mut self, signer: &AccountId, fee: Balance) {
         self.balance(signer).free -= fee;
-        let pot = self.pot.clone();
+        let pot = self.pot;
         self.balance(&pot).free += fee;
     }
 
@@ -204,7 +204,7 @@ impl Steps<'_> {
     ) -> Finalized {
         let call = runtime::tx().hashrate_market().place_order(
             order,
-            seller.clone().into(),
+            (*seller).into(),
             machine,
             hours,
             price_per_hour,
@@ -426,21 +426,17 @@ async fn full_lifecycle_through_all_calls_with_exact_balances() {
     let mut ledger = Ledger::at_genesis(
         &client,
         &[
-            ("Alice (sudo)", sudo_id.clone(), ENDOWMENT),
-            ("Bob (seller)", seller_id.clone(), ENDOWMENT),
-            ("Charlie (buyer)", buyer_id.clone(), ENDOWMENT),
-            ("Dave (validator)", validator_id.clone(), ENDOWMENT),
-            ("Eve (outsider)", outsider_id.clone(), ENDOWMENT),
-            (
-                "Ferdie (second validator)",
-                second_validator.clone(),
-                ENDOWMENT,
-            ),
-            ("newcomer", newcomer_id.clone(), 0),
+            ("Alice (sudo)", sudo_id, ENDOWMENT),
+            ("Bob (seller)", seller_id, ENDOWMENT),
+            ("Charlie (buyer)", buyer_id, ENDOWMENT),
+            ("Dave (validator)", validator_id, ENDOWMENT),
+            ("Eve (outsider)", outsider_id, ENDOWMENT),
+            ("Ferdie (second validator)", second_validator, ENDOWMENT),
+            ("newcomer", newcomer_id, 0),
         ],
     )
     .await;
-    let pot = ledger.pot.clone();
+    let pot = ledger.pot;
     let events_seen = collect_market_events(&client, 15).await;
     let steps = Steps { client: &client };
     steps
@@ -460,7 +456,7 @@ async fn full_lifecycle_through_all_calls_with_exact_balances() {
         client.submit(&add_machine_call, &seller),
         client.sudo(
             runtime::Call::HashrateMarket(runtime::hashrate_market::Call::add_validator {
-                validator: second_validator.clone().into()
+                validator: second_validator.into()
             }),
             &sudo
         ),
@@ -470,19 +466,16 @@ async fn full_lifecycle_through_all_calls_with_exact_balances() {
     let claimed = claim
         .event::<runtime::faucet::events::Claimed>()
         .expect("Claimed");
-    assert_eq!(
-        (claimed.who.clone(), claimed.amount),
-        (newcomer_id.clone(), CLAIM_AMOUNT)
-    );
+    assert_eq!((claimed.who, claimed.amount), (newcomer_id, CLAIM_AMOUNT));
     ledger.transfer_free(&pot, &newcomer_id, CLAIM_AMOUNT);
     let machine_added = added.event::<events::MachineAdded>().expect("MachineAdded");
     assert_eq!(
         (
             machine_added.machine_id,
-            machine_added.owner.clone(),
+            machine_added.owner,
             machine_added.deposit
         ),
-        (machine, seller_id.clone(), MACHINE_DEPOSIT)
+        (machine, seller_id, MACHINE_DEPOSIT)
     );
     assert_eq!(machine_added.metadata.0, MACHINE_METADATA);
     ledger.paid_fee(&seller_id, &added);
@@ -528,7 +521,7 @@ async fn full_lifecycle_through_all_calls_with_exact_balances() {
         .submit(
             &market.place_order(
                 order,
-                seller_id.clone().into(),
+                seller_id.into(),
                 machine,
                 3,
                 price_per_hour - 1,
@@ -739,7 +732,7 @@ async fn full_lifecycle_through_all_calls_with_exact_balances() {
         client.submit(&cancel_call, &seller),
         client.sudo(
             runtime::Call::HashrateMarket(runtime::hashrate_market::Call::remove_validator {
-                validator: second_validator.clone().into()
+                validator: second_validator.into()
             }),
             &sudo
         ),
@@ -785,7 +778,7 @@ async fn full_lifecycle_through_all_calls_with_exact_balances() {
     let removed_twice = client
         .sudo(
             runtime::Call::HashrateMarket(runtime::hashrate_market::Call::remove_validator {
-                validator: second_validator.clone().into(),
+                validator: second_validator.into(),
             }),
             &sudo,
         )
@@ -846,9 +839,9 @@ async fn failed_proof_refunds_the_buyer_and_pays_them_the_collateral() {
     let mut ledger = Ledger::at_genesis(
         &client,
         &[
-            ("Eve (seller)", seller_id.clone(), ENDOWMENT),
-            ("Ferdie (buyer)", buyer_id.clone(), ENDOWMENT),
-            ("Dave (validator)", validator_id.clone(), ENDOWMENT),
+            ("Eve (seller)", seller_id, ENDOWMENT),
+            ("Ferdie (buyer)", buyer_id, ENDOWMENT),
+            ("Dave (validator)", validator_id, ENDOWMENT),
         ],
     )
     .await;

@@ -68,15 +68,15 @@ pub enum IndexerError {
 impl IndexerError {
     /// Errors that reconnecting cannot fix.
     pub fn is_fatal(&self) -> bool {
-        match self {
+        matches!(
+            self,
             Self::UnsupportedRuntime { .. }
-            | Self::StatePruned { .. }
-            | Self::OtherChain { .. }
-            | Self::Decode { .. } => true,
-            Self::Chain(ChainError::IncompatibleRuntime(_) | ChainError::InvalidInput(_)) => true,
-            Self::Database(DbError::SchemaTooNew { .. } | DbError::Corrupt(_)) => true,
-            _ => false,
-        }
+                | Self::StatePruned { .. }
+                | Self::OtherChain { .. }
+                | Self::Decode { .. }
+                | Self::Chain(ChainError::IncompatibleRuntime(_) | ChainError::InvalidInput(_))
+                | Self::Database(DbError::SchemaTooNew { .. } | DbError::Corrupt(_))
+        )
     }
 }
 
@@ -220,7 +220,7 @@ impl Follower {
             "caught up with the finalized head; following"
         );
         while let Some(header) = heads.next().await {
-            let number = u64::from(header.map_err(rpc)?.number);
+            let number = header.map_err(rpc)?.number;
             if number > cursor {
                 cursor = self.index_range(&connection, cursor, number).await?;
             }
@@ -264,7 +264,7 @@ impl Follower {
             .await
             .map_err(rpc)?
             .ok_or_else(|| IndexerError::Rpc("the finalized head has no header".into()))?;
-        Ok(u64::from(header.number))
+        Ok(header.number)
     }
 
     /// The cursor, checked against the chain; on an empty database, genesis with its validators.
@@ -429,7 +429,7 @@ impl Follower {
         let spec_version = raw.spec_version.unwrap_or(connection.current_spec);
         let at = {
             let mut runtimes = connection.runtimes.lock().await;
-            if !runtimes.contains_key(&spec_version) {
+            if let std::collections::hash_map::Entry::Vacant(entry) = runtimes.entry(spec_version) {
                 let at = connection
                     .client
                     .api()
@@ -443,7 +443,7 @@ impl Follower {
                         spec_version,
                     });
                 }
-                runtimes.insert(spec_version, at);
+                entry.insert(at);
             }
             runtimes[&spec_version].clone()
         };
