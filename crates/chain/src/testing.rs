@@ -133,11 +133,12 @@ impl NodeOptions {
 /// A running `matrixai-node`, killed when dropped.
 pub struct TestNode {
     name: String,
+    options: NodeOptions,
     rpc_url: String,
     child: Child,
     log: Arc<Mutex<VecDeque<String>>>,
     // Removed after the process is killed (fields drop after `Drop::drop`).
-    _base_path: tempfile::TempDir,
+    base_path: tempfile::TempDir,
 }
 
 impl TestNode {
@@ -154,80 +155,72 @@ impl TestNode {
 
     /// Starts a node and waits until its RPC server accepts connections.
     pub async fn start(options: NodeOptions) -> Result<Self, NodeError> {
-        let binary = node_binary()?;
         let base_path = tempfile::Builder::new()
             .prefix(&format!("matrixai-node-{}-", options.name))
             .tempdir()
             .map_err(NodeError::BasePath)?;
-        let mut command = Command::new(&binary);
-        command
-            .args(&options.chain_args)
-            .arg("--base-path")
-            .arg(base_path.path())
-            .args(["--name", &format!("test-{}", options.name)])
-            .args(["--rpc-port", "0", "--port", "0"])
-            .args([
-                "--no-prometheus",
-                "--no-telemetry",
-                "--no-mdns",
-                // Authorities outside --dev refuse to invent a network identity; test nodes are
-                // throw-away, so let them.
-                "--unsafe-force-node-key-generation",
-                // Indexers read every block's events from its state.
-                "--state-pruning",
-                "archive-canonical",
-            ])
-            .arg("--disable-log-color");
-        for bootnode in &options.bootnodes {
-            command.args(["--bootnodes", bootnode]);
-        }
-        let mut child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|source| NodeError::Spawn {
-                path: binary.clone(),
-                source,
-            })?;
-
-        let log = Arc::new(Mutex::new(VecDeque::with_capacity(LOG_TAIL_LINES)));
-        let (rpc_address_tx, rpc_address_rx) = tokio::sync::oneshot::channel();
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let reader_log = log.clone();
-        let reader_name = options.name.clone();
-        std::thread::spawn(move || follow_log(stderr, &reader_name, &reader_log, rpc_address_tx));
-
+        let (child, log, rpc_address) = spawn(&options, base_path.path(), 0)?;
         let mut node = Self {
-            name: options.name,
+            name: options.name.clone(),
+            options,
             rpc_url: String::new(),
             child,
             log,
-            _base_path: base_path,
+            base_path,
         };
-        match tokio::time::timeout(RPC_STARTUP_TIMEOUT, rpc_address_rx).await {
+        node.await_rpc(rpc_address).await?;
+        Ok(node)
+    }
+
+    /// Kills the node (SIGKILL, as a crash would), keeping its base path.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the node again (killing it first if it runs) on the same base path and RPC port:
+    /// the chain goes on from where it was, at the same URL.
+    pub async fn restart(&mut self) -> Result<(), NodeError> {
+        self.kill();
+        let port = self
+            .rpc_url
+            .rsplit(':')
+            .next()
+            .and_then(|port| port.parse().ok())
+            .unwrap_or(0);
+        let (child, log, rpc_address) = spawn(&self.options, self.base_path.path(), port)?;
+        self.child = child;
+        self.log = log;
+        self.await_rpc(rpc_address).await
+    }
+
+    async fn await_rpc(
+        &mut self,
+        rpc_address: tokio::sync::oneshot::Receiver<String>,
+    ) -> Result<(), NodeError> {
+        match tokio::time::timeout(RPC_STARTUP_TIMEOUT, rpc_address).await {
             Ok(Ok(address)) => {
-                node.rpc_url = format!("ws://{address}");
-                Ok(node)
+                self.rpc_url = format!("ws://{address}");
+                Ok(())
             }
             // The log ended without an RPC address: the process is exiting.
             Ok(Err(_)) => {
-                let status = node
+                let status = self
                     .child
                     .wait()
                     .map(|status| status.to_string())
                     .unwrap_or_else(|e| e.to_string());
                 Err(NodeError::Exited {
-                    name: node.name.clone(),
+                    name: self.name.clone(),
                     status,
-                    log: node.log_tail(),
+                    log: self.log_tail(),
                 })
             }
             Err(_) => Err(NodeError::Timeout {
-                name: node.name.clone(),
+                name: self.name.clone(),
                 what: "open its RPC server",
                 after: RPC_STARTUP_TIMEOUT,
-                log: node.log_tail(),
+                log: self.log_tail(),
             }),
         }
     }
@@ -311,6 +304,56 @@ impl Drop for TestNode {
     }
 }
 
+type NodeLog = Arc<Mutex<VecDeque<String>>>;
+
+/// Starts the node process with its RPC server on `rpc_port` (0: any free port); the receiver
+/// gets the address the server bound.
+fn spawn(
+    options: &NodeOptions,
+    base_path: &std::path::Path,
+    rpc_port: u16,
+) -> Result<(Child, NodeLog, tokio::sync::oneshot::Receiver<String>), NodeError> {
+    let binary = node_binary()?;
+    let mut command = Command::new(&binary);
+    command
+        .args(&options.chain_args)
+        .arg("--base-path")
+        .arg(base_path)
+        .args(["--name", &format!("test-{}", options.name)])
+        .args(["--rpc-port", &rpc_port.to_string(), "--port", "0"])
+        .args([
+            "--no-prometheus",
+            "--no-telemetry",
+            "--no-mdns",
+            // Authorities outside --dev refuse to invent a network identity; test nodes are
+            // throw-away, so let them.
+            "--unsafe-force-node-key-generation",
+            // Indexers read every block's events from its state.
+            "--state-pruning",
+            "archive-canonical",
+        ])
+        .arg("--disable-log-color");
+    for bootnode in &options.bootnodes {
+        command.args(["--bootnodes", bootnode]);
+    }
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|source| NodeError::Spawn {
+            path: binary.clone(),
+            source,
+        })?;
+    let log = Arc::new(Mutex::new(VecDeque::with_capacity(LOG_TAIL_LINES)));
+    let (rpc_address_tx, rpc_address_rx) = tokio::sync::oneshot::channel();
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let reader_log = log.clone();
+    let reader_name = options.name.clone();
+    std::thread::spawn(move || follow_log(stderr, &reader_name, &reader_log, rpc_address_tx));
+    Ok((child, log, rpc_address_rx))
+}
+
 /// Reads the node's log until it ends, keeping the last lines and reporting the RPC address
 /// from `Running JSON-RPC server: addr=127.0.0.1:PORT,[::1]:PORT`.
 fn follow_log(
@@ -392,4 +435,67 @@ impl MarketTiming {
         });
         client.sudo(set, sudo).await
     }
+}
+
+/// Signs `calls` with consecutive nonces and hands them all to the node's transaction pool
+/// without waiting for blocks: a burst of transactions that fill the next blocks. Returns the
+/// nonce the signer's account reaches once every call is in a block.
+pub async fn submit_burst<Call: subxt::transactions::Payload>(
+    client: &ChainClient,
+    signer: &crate::keys::Keypair,
+    calls: &[Call],
+) -> Result<u64, ChainError> {
+    let account = crate::keys::account_id(signer);
+    let legacy =
+        subxt::rpcs::LegacyRpcMethods::<subxt::config::RpcConfigFor<crate::MatrixAiConfig>>::new(
+            client.rpc().clone(),
+        );
+    let first = legacy.system_account_next_index(&account).await?;
+    let mut transactions = client.api().at_current_block().await?.transactions();
+    for (offset, call) in calls.iter().enumerate() {
+        let params = crate::TxParamsBuilder::new()
+            .nonce(first + offset as u64)
+            .build();
+        transactions
+            .sign_and_submit(call, signer, params)
+            .await
+            .map_err(ChainError::from)?;
+    }
+    Ok(first + calls.len() as u64)
+}
+
+/// Waits until a finalized block shows `who`'s nonce at `nonce` or above (all its transactions
+/// up to there are final); returns that block's number.
+pub async fn wait_for_nonce(
+    client: &ChainClient,
+    who: &crate::AccountId,
+    nonce: u64,
+    timeout: Duration,
+) -> Result<u64, ChainError> {
+    let wait = async {
+        let mut blocks = client.api().stream_blocks().await?;
+        while let Some(block) = blocks.next().await {
+            let block = block?;
+            let state = client.state_at(block.hash()).await?;
+            let entry = state
+                .at()
+                .storage()
+                .try_fetch(crate::runtime::storage().system().account(), (*who,))
+                .await?;
+            let reached = match entry {
+                Some(entry) => u64::from(entry.decode()?.nonce),
+                None => 0,
+            };
+            if reached >= nonce {
+                return Ok(block.number());
+            }
+        }
+        Err(ChainError::SubscriptionEnded("finalized blocks"))
+    };
+    tokio::time::timeout(timeout, wait)
+        .await
+        .map_err(|_| ChainError::Timeout {
+            what: format!("nonce {nonce} of {who} to be final"),
+            after: timeout,
+        })?
 }

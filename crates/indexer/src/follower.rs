@@ -28,8 +28,9 @@ use tokio::sync::{Mutex, broadcast, watch};
 
 /// Blocks fetched concurrently during catch-up.
 const FETCH_CONCURRENCY: usize = 64;
-/// A batch is committed when it holds this many blocks or events.
-const BATCH_BLOCKS: usize = 512;
+/// By default a batch is committed when it holds this many blocks; and always at this many
+/// events.
+pub const DEFAULT_BATCH_BLOCKS: usize = 512;
 const BATCH_EVENTS: usize = 4096;
 
 /// Why following stopped.
@@ -133,6 +134,7 @@ pub struct Committed {
 
 pub struct Follower {
     node_url: String,
+    batch_blocks: usize,
     database: Database,
     progress: Arc<Progress>,
     committed: broadcast::Sender<Committed>,
@@ -164,10 +166,18 @@ impl Follower {
     ) -> Self {
         Self {
             node_url,
+            batch_blocks: DEFAULT_BATCH_BLOCKS,
             database,
             progress,
             committed,
         }
+    }
+
+    /// Commits catch-up batches every `blocks` blocks (at least 1) instead of every
+    /// [`DEFAULT_BATCH_BLOCKS`].
+    pub fn with_batch_blocks(mut self, blocks: usize) -> Self {
+        self.batch_blocks = blocks.max(1);
+        self
     }
 
     /// Follows the chain until `shutdown` turns true or an error that reconnecting cannot fix.
@@ -352,7 +362,8 @@ impl Follower {
             };
             batch.apply(&mut writer, &block).await?;
             cursor = number;
-            if batch.blocks() >= BATCH_BLOCKS || batch.events() >= BATCH_EVENTS || number == to {
+            if batch.blocks() >= self.batch_blocks || batch.events() >= BATCH_EVENTS || number == to
+            {
                 std::mem::take(&mut batch)
                     .commit(&mut writer, now_ms())
                     .await?;

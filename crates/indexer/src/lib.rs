@@ -54,6 +54,10 @@ pub struct Config {
     /// not moved for a minute.
     #[arg(long, env = "MATRIXAI_INDEXER_MAX_LAG", default_value_t = 10)]
     pub max_lag: u64,
+    /// During catch-up, commit every this many blocks (and at most 4096 events): larger is
+    /// faster, smaller loses less work to a crash.
+    #[arg(long, env = "MATRIXAI_INDEXER_BATCH_BLOCKS", default_value_t = follower::DEFAULT_BATCH_BLOCKS)]
+    pub batch_blocks: usize,
 }
 
 impl Config {
@@ -110,7 +114,8 @@ impl Indexer {
             database.clone(),
             progress.clone(),
             committed.clone(),
-        );
+        )
+        .with_batch_blocks(config.batch_blocks);
         let follower_shutdown = shutdown_rx.clone();
         let follower = tokio::spawn(async move { follower.run(follower_shutdown).await });
         let mut state = api::AppState::new(database, progress, committed);

@@ -1,3 +1,6 @@
+// Each test crate uses part of this module.
+#![allow(dead_code)]
+
 //! What the indexer's integration tests share: databases of each kind, an indexer under test
 //! with its HTTP client.
 
@@ -101,6 +104,7 @@ impl TestIndexer {
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: None,
             max_lag: 10,
+            batch_blocks: 512,
         };
         let indexer = Indexer::start(&config)
             .await
