@@ -18,6 +18,7 @@
 //! ```
 
 use crate::{ChainClient, ChainError, ConnectOptions};
+use futures::StreamExt;
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -451,15 +452,25 @@ pub async fn submit_burst<Call: subxt::transactions::Payload>(
             client.rpc().clone(),
         );
     let first = legacy.system_account_next_index(&account).await?;
-    let mut transactions = client.api().at_current_block().await?.transactions();
+    // Signed offline (immortal, explicit nonces): asking the node for each transaction's nonce
+    // would cost a round trip per call.
+    let transactions = client.api().at_current_block().await?.transactions();
+    let mut signed = Vec::with_capacity(calls.len());
     for (offset, call) in calls.iter().enumerate() {
         let params = crate::TxParamsBuilder::new()
             .nonce(first + offset as u64)
             .build();
-        transactions
-            .sign_and_submit(call, signer, params)
-            .await
+        let mut signable = transactions
+            .create_signable_offline(call, params)
             .map_err(ChainError::from)?;
+        signed.push(signable.sign(signer).map_err(ChainError::from)?);
+    }
+    let submissions: Vec<_> = futures::stream::iter(signed.iter().map(|tx| tx.submit()))
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    for submission in submissions {
+        submission.map_err(ChainError::from)?;
     }
     Ok(first + calls.len() as u64)
 }

@@ -107,7 +107,7 @@ impl Database {
                         Backend::Sqlite => {
                             connection
                                 .execute(
-                                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+                                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536; PRAGMA mmap_size = 268435456;",
                                 )
                                 .await?;
                         }
@@ -172,6 +172,18 @@ impl Database {
                 backend = self.backend.name(),
                 "database schema migrated"
             );
+        }
+        Ok(())
+    }
+
+    /// Refreshes the query planner's statistics where the backend does not do it by itself
+    /// (SQLite: `PRAGMA optimize=0x10002`, which analyzes every table whose size changed a lot
+    /// since its last analysis; PostgreSQL's autovacuum and InnoDB's persistent statistics keep
+    /// theirs). Without statistics SQLite may sort a whole filtered range instead of walking
+    /// the sort key's index.
+    pub async fn optimize(&self) -> Result<(), DbError> {
+        if self.backend == Backend::Sqlite {
+            self.pool.execute("PRAGMA optimize=0x10002").await?;
         }
         Ok(())
     }

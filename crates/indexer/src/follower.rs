@@ -208,6 +208,22 @@ impl Follower {
         }
     }
 
+    /// Connects, indexes every block up to the current finalized head, and returns the last
+    /// block indexed (for batch jobs and benchmarks; [`Self::run`] follows for good).
+    pub async fn catch_up(&self) -> Result<u64, IndexerError> {
+        let client = ChainClient::connect(&self.node_url).await?;
+        let connection = self.check_runtime(client).await?;
+        let cursor = self.start(&connection).await?;
+        let head = self.finalized_head(&connection).await?;
+        let cursor = if head > cursor {
+            self.index_range(&connection, cursor, head).await?
+        } else {
+            cursor
+        };
+        self.database.optimize().await?;
+        Ok(cursor)
+    }
+
     async fn follow(&self) -> Result<(), IndexerError> {
         let options = ConnectOptions {
             attempts: 1,
@@ -229,10 +245,16 @@ impl Follower {
             block = cursor,
             "caught up with the finalized head; following"
         );
+        self.database.optimize().await?;
+        let mut optimized = Instant::now();
         while let Some(header) = heads.next().await {
             let number = header.map_err(rpc)?.number;
             if number > cursor {
                 cursor = self.index_range(&connection, cursor, number).await?;
+            }
+            if optimized.elapsed() > Duration::from_secs(600) {
+                self.database.optimize().await?;
+                optimized = Instant::now();
             }
         }
         Ok(())

@@ -107,7 +107,7 @@ pub struct Cursor {
     pub block_hash: String,
 }
 
-pub const MACHINE_COLUMNS: [&str; 29] = [
+pub const MACHINE_COLUMNS: [&str; 30] = [
     "machine_id",
     "owner",
     "metadata",
@@ -123,14 +123,15 @@ pub const MACHINE_COLUMNS: [&str; 29] = [
     "deposit",
     "listed",
     "price_per_hour",
-    "price_per_hour_num",
+    "price_key",
     "max_duration_hours",
     "disk_gb",
-    "performance_per_price",
+    "value_key",
     "rented_by",
     "outcome_weight",
     "success_weight",
-    "reliability",
+    "performance_key",
+    "reliability_key",
     "orders_total",
     "orders_succeeded",
     "orders_failed",
@@ -190,6 +191,12 @@ pub fn reliability(success_weight: f64, outcome_weight: f64) -> Option<f64> {
     (outcome_weight > 0.0).then(|| (success_weight + 1.0) / (outcome_weight + 2.0))
 }
 
+/// `price_key` of a machine without a price: after every price in ascending order.
+pub const NO_PRICE: f64 = 1e300;
+/// The other sort keys of a machine without the value (no valid metadata, no history): below
+/// every real value, so last in descending order.
+pub const MISSING: f64 = -1.0;
+
 /// How much an earlier outcome counts against the next one.
 pub const OUTCOME_DECAY: f64 = 0.95;
 
@@ -233,14 +240,15 @@ impl MachineRow {
             Expr::val(self.deposit.to_string()),
             Expr::val(i64::from(self.listed)),
             Expr::val(self.price_per_hour.map(|p| p.to_string())),
-            Expr::val(self.price_per_hour.map(|p| p as f64)),
+            Expr::val(self.price_per_hour.map_or(NO_PRICE, |p| p as f64)),
             Expr::val(self.max_duration_hours),
             Expr::val(self.disk_gb),
-            Expr::val(self.performance_per_price()),
+            Expr::val(self.performance_per_price().unwrap_or(MISSING)),
             Expr::val(self.rented_by.clone()),
             Expr::val(self.outcome_weight),
             Expr::val(self.success_weight),
-            Expr::val(self.reliability()),
+            Expr::val(self.performance_index.unwrap_or(MISSING)),
+            Expr::val(self.reliability().unwrap_or(MISSING)),
             Expr::val(self.orders_total),
             Expr::val(self.orders_succeeded),
             Expr::val(self.orders_failed),

@@ -1,6 +1,7 @@
 -- MatrixAI indexer schema, version 1 (SQLite).
--- Balances are u128 in the chain's smallest unit: exact decimal text, plus a DOUBLE copy where
--- the market filters or sorts by them. Ids are UUID text, accounts SS58 text (prefix 42).
+-- Balances are u128 in the chain's smallest unit: exact decimal text. The market filters and
+-- sorts on NOT NULL `*_key` columns (a DOUBLE copy of the value, or a sentinel that sorts a
+-- machine without the value last), so that an index walk in key order answers a page. Ids are UUID text, accounts SS58 text (prefix 42).
 
 CREATE TABLE index_cursor (
     id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -43,14 +44,15 @@ CREATE TABLE machines (
     deposit VARCHAR(40) NOT NULL,
     listed BIGINT NOT NULL,
     price_per_hour VARCHAR(40),
-    price_per_hour_num DOUBLE PRECISION,
+    price_key DOUBLE PRECISION NOT NULL,
     max_duration_hours BIGINT,
     disk_gb BIGINT,
-    performance_per_price DOUBLE PRECISION,
+    value_key DOUBLE PRECISION NOT NULL,
     rented_by VARCHAR(36),
     outcome_weight DOUBLE PRECISION NOT NULL,
     success_weight DOUBLE PRECISION NOT NULL,
-    reliability DOUBLE PRECISION,
+    performance_key DOUBLE PRECISION NOT NULL,
+    reliability_key DOUBLE PRECISION NOT NULL,
     orders_total BIGINT NOT NULL,
     orders_succeeded BIGINT NOT NULL,
     orders_failed BIGINT NOT NULL,
@@ -59,12 +61,21 @@ CREATE TABLE machines (
     removed_at BIGINT
 );
 CREATE INDEX machines_by_owner ON machines (owner);
-CREATE INDEX machines_listed_price ON machines (listed, price_per_hour_num);
-CREATE INDEX machines_listed_performance ON machines (listed, performance_index);
-CREATE INDEX machines_listed_value ON machines (listed, performance_per_price);
-CREATE INDEX machines_listed_reliability ON machines (listed, reliability);
-CREATE INDEX machines_listed_gpu ON machines (listed, gpu_model, gpu_count, price_per_hour_num);
-CREATE INDEX machines_listed_region ON machines (listed, region, price_per_hour_num);
+-- The market walks one of these in sort order and stops at the page's end: each sort key
+-- alone, and behind the two most used filters (GPU model, region). docs/indexer.md shows the
+-- plans.
+CREATE INDEX machines_listed_price ON machines (listed, price_key, machine_id);
+CREATE INDEX machines_listed_performance ON machines (listed, performance_key, machine_id);
+CREATE INDEX machines_listed_value ON machines (listed, value_key, machine_id);
+CREATE INDEX machines_listed_reliability ON machines (listed, reliability_key, machine_id);
+CREATE INDEX machines_gpu_price ON machines (listed, gpu_model, price_key, machine_id);
+CREATE INDEX machines_gpu_performance ON machines (listed, gpu_model, performance_key, machine_id);
+CREATE INDEX machines_gpu_value ON machines (listed, gpu_model, value_key, machine_id);
+CREATE INDEX machines_gpu_reliability ON machines (listed, gpu_model, reliability_key, machine_id);
+CREATE INDEX machines_region_price ON machines (listed, region, price_key, machine_id);
+CREATE INDEX machines_region_performance ON machines (listed, region, performance_key, machine_id);
+CREATE INDEX machines_region_value ON machines (listed, region, value_key, machine_id);
+CREATE INDEX machines_region_reliability ON machines (listed, region, reliability_key, machine_id);
 
 CREATE TABLE orders (
     order_id VARCHAR(36) NOT NULL,

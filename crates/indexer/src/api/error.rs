@@ -17,6 +17,42 @@ pub struct ErrorBody {
     pub code: String,
 }
 
+/// The error responses of an endpoint that reads a JSON body.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum BodyErrors {
+    /// A value is out of range or names nothing valid.
+    #[response(status = 400)]
+    Invalid(#[to_schema] ErrorBody),
+    /// The body is larger than 2 MiB.
+    #[response(status = 413)]
+    TooLarge(#[to_schema] ErrorBody),
+    /// The body is not `application/json`.
+    #[response(status = 415)]
+    NotJson(#[to_schema] ErrorBody),
+    /// The JSON does not have the request's shape (missing, unknown or mistyped fields).
+    #[response(status = 422)]
+    WrongShape(#[to_schema] ErrorBody),
+    /// The database cannot be read.
+    #[response(status = 503)]
+    Unavailable(#[to_schema] ErrorBody),
+}
+
+/// The error responses of an endpoint addressed by an id in its path.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum LookupErrors {
+    /// The id or a query parameter is malformed.
+    #[response(status = 400)]
+    Invalid(#[to_schema] ErrorBody),
+    /// Nothing has this id.
+    #[response(status = 404)]
+    NotFound(#[to_schema] ErrorBody),
+    /// The database cannot be read.
+    #[response(status = 503)]
+    Unavailable(#[to_schema] ErrorBody),
+}
+
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,

@@ -2,10 +2,10 @@
 //! stored once per (order, sequence number), listed and streamed live.
 
 use super::orders::find_order;
-use super::{ApiError, ApiJson, AppState, parse_id};
+use super::{ApiError, ApiJson, ApiPath, ApiQuery, AppState, parse_id};
 use crate::db::{DbError, execute};
 use crate::follower::now_ms;
-use axum::extract::{Path, Query as QueryParams, State};
+use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::{Stream, StreamExt};
 use matrixai_chain::training_log::{LogBatch, LogLevel, LogRecord};
@@ -186,9 +186,11 @@ fn same(stored: &LogRecordView, submitted: &LogRecordView) -> bool {
 }
 
 #[utoipa::path(post, path = "/api/log/add", request_body = LogAddRequest,
-    responses((status = 200, body = LogAddResponse), (status = 400, body = super::ErrorBody),
-        (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody),
-        (status = 409, body = super::ErrorBody), (status = 413, body = super::ErrorBody)))]
+    responses((status = 200, body = LogAddResponse), super::BodyErrors,
+        (status = 403, body = super::ErrorBody, description = "the signature is not the order seller's"),
+        (status = 404, body = super::ErrorBody, description = "no such order is indexed (yet)"),
+        (status = 409, body = super::ErrorBody, description = "a sequence number is used by a different record"),
+        (status = 429, body = super::ErrorBody, description = "the order's log is full")))]
 pub async fn add(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<LogAddRequest>,
@@ -335,7 +337,7 @@ pub async fn add(
 }
 
 #[utoipa::path(post, path = "/api/log/list", request_body = LogListRequest,
-    responses((status = 200, body = LogPage), (status = 400, body = super::ErrorBody), (status = 404, body = super::ErrorBody)))]
+    responses((status = 200, body = LogPage), super::BodyErrors, (status = 404, body = super::ErrorBody, description = "no such order")))]
 pub async fn list(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<LogListRequest>,
@@ -415,11 +417,11 @@ pub struct StreamParams {
 /// The live tail of an order's log as Server-Sent Events: stored records from `from_seq`, then
 /// each new one as it is added. Each event is `log` with a `LogRecordView` as data.
 #[utoipa::path(get, path = "/api/log/stream/{id}", params(("id" = String, Path, description = "order id (UUID)"), StreamParams),
-    responses((status = 200, description = "text/event-stream of `log` events"), (status = 400, body = super::ErrorBody), (status = 404, body = super::ErrorBody)))]
+    responses((status = 200, description = "text/event-stream of `log` events", content_type = "text/event-stream"), super::LookupErrors))]
 pub async fn stream(
     State(state): State<AppState>,
-    Path(id): Path<String>,
-    QueryParams(params): QueryParams<StreamParams>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(params): ApiQuery<StreamParams>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let order_id = parse_id("order id", &id)?;
     let order = find_order(&state.database, &order_id, params.placed_at)

@@ -2,11 +2,11 @@
 
 use super::orders::OrderView;
 use super::{
-    ApiError, ApiJson, AppState, Paging, default_page_size, first_page, parse_account,
+    ApiError, ApiJson, ApiPath, AppState, Paging, default_page_size, first_page, parse_account,
     parse_balance, parse_id,
 };
 use crate::store::{EventRow, MACHINE_COLUMNS, MachineRow, ORDER_COLUMNS, OrderRow};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use sea_query::{Cond, Expr, ExprTrait, Order, Query, SelectStatement};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -97,8 +97,10 @@ impl From<MachineRow> for MachineView {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MachinePage {
-    /// Machines matching the filters, over all pages.
+    /// Machines matching the filters, over all pages: exact up to 1 000.
     pub total: i64,
+    /// False when more than 1 000 machines match (`total` is then 1 000).
+    pub total_exact: bool,
     pub page: u32,
     pub page_size: u32,
     pub items: Vec<MachineView>,
@@ -163,15 +165,6 @@ pub enum MarketSort {
     Reliability,
 }
 
-#[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Direction {
-    /// Cheapest first for price; best first for the others.
-    #[default]
-    Best,
-    Worst,
-}
-
 /// `/api/machine/market`'s request: every filter is optional.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -205,8 +198,6 @@ pub struct MarketRequest {
     pub available_only: bool,
     #[serde(default)]
     pub sort: MarketSort,
-    #[serde(default)]
-    pub direction: Direction,
 }
 
 impl MarketRequest {
@@ -288,7 +279,7 @@ pub struct MachineDetail {
 }
 
 #[utoipa::path(post, path = "/api/machine/filter", request_body = FilterRequest,
-    responses((status = 200, body = FilterOptions), (status = 400, body = super::ErrorBody)))]
+    responses((status = 200, body = FilterOptions), super::BodyErrors))]
 pub async fn filter(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<FilterRequest>,
@@ -339,8 +330,14 @@ pub async fn filter(
         .expr_as(Expr::cust("COUNT(*)"), "machines")
         .expr_as(Expr::col("performance_index").min(), "perf_min")
         .expr_as(Expr::col("performance_index").max(), "perf_max")
-        .expr_as(Expr::col("reliability").min(), "rel_min")
-        .expr_as(Expr::col("reliability").max(), "rel_max")
+        .expr_as(
+            Expr::cust("MIN(CASE WHEN reliability_key >= 0 THEN reliability_key END)"),
+            "rel_min",
+        )
+        .expr_as(
+            Expr::cust("MAX(CASE WHEN reliability_key >= 0 THEN reliability_key END)"),
+            "rel_max",
+        )
         .expr_as(Expr::col("disk_gb").min(), "disk_min")
         .expr_as(Expr::col("disk_gb").max(), "disk_max")
         .expr_as(Expr::col("cpu_cores").min(), "cores_min")
@@ -365,8 +362,8 @@ pub async fn filter(
             .column("price_per_hour")
             .from("machines")
             .cond_where(scope.clone())
-            .and_where(Expr::col("price_per_hour_num").is_not_null())
-            .order_by("price_per_hour_num", direction)
+            .and_where(Expr::col("price_per_hour").is_not_null())
+            .order_by("price_key", direction)
             .limit(1)
             .to_owned()
     };
@@ -415,8 +412,11 @@ pub async fn filter(
 
 /// The market query's WHERE clause.
 pub fn market_condition(request: &MarketRequest) -> Result<Cond, ApiError> {
-    let mut condition = Cond::all().add(Expr::col("removed_at").is_null());
-    if !request.include_unlisted {
+    // A removed machine is never listed: `listed = 1` alone keeps the walk on the index.
+    let mut condition = Cond::all();
+    if request.include_unlisted {
+        condition = condition.add(Expr::col("removed_at").is_null());
+    } else {
         condition = condition.add(Expr::col("listed").eq(1));
     }
     if request.available_only {
@@ -428,24 +428,26 @@ pub fn market_condition(request: &MarketRequest) -> Result<Cond, ApiError> {
         condition = condition.add(Expr::col("gpu_model").eq(model.as_str()));
     }
     if let Some(count) = request.gpu_count_min {
-        condition = condition.add(Expr::col("gpu_count").gte(i64::from(count)));
+        let count = at_most_i32("gpu_count_min", count)?;
+        condition = condition.add(Expr::col("gpu_count").gte(count));
     }
     if let Some(cores) = request.cpu_cores_min {
-        condition = condition.add(Expr::col("cpu_cores").gte(i64::from(cores)));
+        let cores = at_most_i32("cpu_cores_min", cores)?;
+        condition = condition.add(Expr::col("cpu_cores").gte(cores));
     }
     if let Some(ram) = request.ram_mb_min {
-        condition = condition.add(Expr::col("ram_mb").gte(clamp_i64(ram)));
+        condition = condition.add(Expr::col("ram_mb").gte(at_most_i64("ram_mb_min", ram)?));
     }
     if let Some(region) = &request.region {
         condition = condition.add(Expr::col("region").eq(region.as_str()));
     }
     if let Some(price) = &request.price_min {
         let price = parse_balance("price_min", price)?;
-        condition = condition.add(Expr::col("price_per_hour_num").gte(price as f64));
+        condition = condition.add(Expr::col("price_key").gte(price as f64));
     }
     if let Some(price) = &request.price_max {
         let price = parse_balance("price_max", price)?;
-        condition = condition.add(Expr::col("price_per_hour_num").lte(price as f64));
+        condition = condition.add(Expr::col("price_key").lte(price as f64));
     }
     if let Some(performance) = request.performance_min {
         if !performance.is_finite() {
@@ -461,62 +463,80 @@ pub fn market_condition(request: &MarketRequest) -> Result<Cond, ApiError> {
                 "reliability_min must be between 0 and 1",
             ));
         }
-        condition = condition.add(Expr::col("reliability").gte(reliability));
+        condition = condition.add(Expr::col("reliability_key").gte(reliability));
     }
     if let Some(disk) = request.disk_gb_min {
-        condition = condition.add(Expr::col("disk_gb").gte(clamp_i64(disk)));
+        condition = condition.add(Expr::col("disk_gb").gte(at_most_i64("disk_gb_min", disk)?));
     }
     Ok(condition)
 }
 
-fn clamp_i64(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
+/// A `u32` field is an OpenAPI `int32`.
+fn at_most_i32(name: &str, value: u32) -> Result<i64, ApiError> {
+    if value > i32::MAX as u32 {
+        return Err(ApiError::bad_request(format!("{name} is above 2^31 - 1")));
+    }
+    Ok(i64::from(value))
 }
 
-/// The market's page query: filters, sort (machines without the sort key last), paging.
+/// A `u64` field is an OpenAPI `int64`.
+fn at_most_i64(name: &str, value: u64) -> Result<i64, ApiError> {
+    i64::try_from(value).map_err(|_| ApiError::bad_request(format!("{name} is above 2^63 - 1")))
+}
+
+/// Most matches the market counts exactly; beyond, `total` is this and `total_exact` false (50
+/// pages of 20: a buyer narrows the filters long before).
+pub const COUNT_CAP: u64 = 1_000;
+
+/// The market's page query: filters, sort (best first; machines without the sort key last, by
+/// their sentinel key), ties broken by id, paging. Each sort key has an index
+/// `(listed, key, machine_id)`, so a page is an index walk that stops at the page's end.
 pub fn market_query(
     request: &MarketRequest,
     limit: u64,
     offset: u64,
 ) -> Result<SelectStatement, ApiError> {
-    let (column, best) = match request.sort {
-        MarketSort::Price => ("price_per_hour_num", Order::Asc),
-        MarketSort::Performance => ("performance_index", Order::Desc),
-        MarketSort::PerformancePerPrice => ("performance_per_price", Order::Desc),
-        MarketSort::Reliability => ("reliability", Order::Desc),
-    };
-    let direction = match (request.direction, best) {
-        (Direction::Best, order) => order,
-        (Direction::Worst, Order::Asc) => Order::Desc,
-        (Direction::Worst, _) => Order::Asc,
+    let (column, order) = match request.sort {
+        MarketSort::Price => ("price_key", Order::Asc),
+        MarketSort::Performance => ("performance_key", Order::Desc),
+        MarketSort::PerformancePerPrice => ("value_key", Order::Desc),
+        MarketSort::Reliability => ("reliability_key", Order::Desc),
     };
     Ok(Query::select()
         .columns(MACHINE_COLUMNS)
         .from("machines")
         .cond_where(market_condition(request)?)
-        .order_by_expr(Expr::col(column).is_null(), Order::Asc)
-        .order_by(column, direction)
-        .order_by("machine_id", Order::Asc)
+        .order_by(column, order.clone())
+        .order_by("machine_id", order)
         .limit(limit)
         .offset(offset)
         .to_owned())
 }
 
+/// How many machines match, counting at most [`COUNT_CAP`] + 1.
+pub fn market_count(request: &MarketRequest) -> Result<SelectStatement, ApiError> {
+    let matches = Query::select()
+        .expr(Expr::val(1))
+        .from("machines")
+        .cond_where(market_condition(request)?)
+        .limit(COUNT_CAP + 1)
+        .to_owned();
+    Ok(Query::select()
+        .expr_as(Expr::cust("COUNT(*)"), "total")
+        .from_subquery(matches, "matches")
+        .to_owned())
+}
+
 #[utoipa::path(post, path = "/api/machine/market", request_body = MarketRequest,
-    responses((status = 200, body = MachinePage), (status = 400, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
+    responses((status = 200, body = MachinePage), super::BodyErrors))]
 pub async fn market(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<MarketRequest>,
 ) -> Result<ApiJson<MachinePage>, ApiError> {
     let (limit, offset) = request.paging().limits()?;
-    let count = Query::select()
-        .expr_as(Expr::cust("COUNT(*)"), "total")
-        .from("machines")
-        .cond_where(market_condition(&request)?)
-        .to_owned();
     page(
         &state,
-        count,
+        market_count(&request)?,
         market_query(&request, limit, offset)?,
         request.paging(),
     )
@@ -524,7 +544,7 @@ pub async fn market(
 }
 
 #[utoipa::path(post, path = "/api/machine/mine", request_body = MineRequest,
-    responses((status = 200, body = MachinePage), (status = 400, body = super::ErrorBody)))]
+    responses((status = 200, body = MachinePage), super::BodyErrors))]
 pub async fn mine(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<MineRequest>,
@@ -568,7 +588,8 @@ async fn page(
         items.push(MachineView::from(MachineRow::from_row(&row)?));
     }
     Ok(ApiJson(MachinePage {
-        total,
+        total: std::cmp::min(total, COUNT_CAP as i64),
+        total_exact: total <= COUNT_CAP as i64,
         page: paging.page,
         page_size: paging.page_size,
         items,
@@ -576,10 +597,10 @@ async fn page(
 }
 
 #[utoipa::path(get, path = "/api/machine/{id}", params(("id" = String, Path, description = "machine id (UUID)")),
-    responses((status = 200, body = MachineDetail), (status = 400, body = super::ErrorBody), (status = 404, body = super::ErrorBody)))]
+    responses((status = 200, body = MachineDetail), super::LookupErrors))]
 pub async fn detail(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<ApiJson<MachineDetail>, ApiError> {
     let id = parse_id("machine id", &id)?;
     let db = &state.database;

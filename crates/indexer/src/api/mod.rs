@@ -7,11 +7,11 @@ mod machines;
 mod orders;
 mod status;
 
-pub use error::{ApiError, ErrorBody};
+pub use error::{ApiError, BodyErrors, ErrorBody, LookupErrors};
 
 use crate::db::Database;
 use crate::follower::{Committed, Progress};
-use axum::extract::{FromRequest, MatchedPath, Request};
+use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -145,10 +145,41 @@ async fn count_requests(request: Request, next: Next) -> Response {
     response
 }
 
-/// A JSON body whose rejections are [`ApiError`]s.
-#[derive(FromRequest)]
-#[from_request(via(Json), rejection(ApiError))]
+/// A JSON object body whose rejections are [`ApiError`]s. Only an object is a request (serde
+/// would also read a struct from an array of its fields).
 pub struct ApiJson<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let Json(value) = Json::<serde_json::Value>::from_request(request, state).await?;
+        if !value.is_object() {
+            return Err(ApiError {
+                status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                code: "invalid_request",
+                message: "the body must be a JSON object".into(),
+            });
+        }
+        serde_json::from_value(value)
+            .map(ApiJson)
+            .map_err(|error| ApiError {
+                status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                code: "invalid_request",
+                message: format!("the body does not have the request's shape: {error}"),
+            })
+    }
+}
+
+/// Path parameters whose rejections are [`ApiError`]s.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct ApiPath<T>(pub T);
+
+/// Query parameters whose rejections are [`ApiError`]s.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct ApiQuery<T>(pub T);
 
 impl<T: Serialize> IntoResponse for ApiJson<T> {
     fn into_response(self) -> Response {
@@ -175,8 +206,8 @@ pub fn default_page_size() -> u32 {
 impl Paging {
     /// Checks the bounds; returns (limit, offset).
     pub fn limits(self) -> Result<(u64, u64), ApiError> {
-        if self.page == 0 {
-            return Err(ApiError::bad_request("page counts from 1"));
+        if self.page == 0 || self.page > i32::MAX as u32 {
+            return Err(ApiError::bad_request("page counts from 1 to 2^31 - 1"));
         }
         if self.page_size == 0 || self.page_size > MAX_PAGE_SIZE {
             return Err(ApiError::bad_request(format!(

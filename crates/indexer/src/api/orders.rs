@@ -2,11 +2,12 @@
 
 use super::machines::EventView;
 use super::{
-    ApiError, ApiJson, AppState, Paging, default_page_size, first_page, parse_account, parse_id,
+    ApiError, ApiJson, ApiPath, ApiQuery, AppState, Paging, default_page_size, first_page,
+    parse_account, parse_id,
 };
 use crate::db::Database;
 use crate::store::{EVENT_COLUMNS, EventRow, ORDER_COLUMNS, OrderRow};
-use axum::extract::{Path, Query as QueryParams, State};
+use axum::extract::State;
 use sea_query::{Cond, Expr, ExprTrait, Order, Query};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -173,7 +174,7 @@ pub struct OrderInstance {
 }
 
 #[utoipa::path(post, path = "/api/order/mine", request_body = OrderMineRequest,
-    responses((status = 200, body = OrderPage), (status = 400, body = super::ErrorBody)))]
+    responses((status = 200, body = OrderPage), super::BodyErrors))]
 pub async fn mine(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<OrderMineRequest>,
@@ -253,11 +254,11 @@ pub async fn find_order(
 }
 
 #[utoipa::path(get, path = "/api/order/{id}", params(("id" = String, Path, description = "order id (UUID)"), OrderInstance),
-    responses((status = 200, body = OrderDetail), (status = 400, body = super::ErrorBody), (status = 404, body = super::ErrorBody)))]
+    responses((status = 200, body = OrderDetail), super::LookupErrors))]
 pub async fn detail(
     State(state): State<AppState>,
-    Path(id): Path<String>,
-    QueryParams(instance): QueryParams<OrderInstance>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(instance): ApiQuery<OrderInstance>,
 ) -> Result<ApiJson<OrderDetail>, ApiError> {
     let id = parse_id("order id", &id)?;
     let db = &state.database;

@@ -36,7 +36,7 @@ pub struct Stats {
     pub finalized_block: u64,
 }
 
-#[utoipa::path(get, path = "/api/stats", responses((status = 200, body = Stats)))]
+#[utoipa::path(get, path = "/api/stats", responses((status = 200, body = Stats), (status = 503, body = super::ErrorBody, description = "the database cannot be read")))]
 pub async fn stats(State(state): State<AppState>) -> Result<ApiJson<Stats>, ApiError> {
     let db = &state.database;
     let machines = Query::select()
