@@ -20,6 +20,11 @@ echo "== databases for the indexer's tests: PostgreSQL and MariaDB on loopback"
 eval "$("$REPO_ROOT/scripts/test-databases.sh")"
 export MATRIXAI_REQUIRE_ALL_DATABASES=1
 
+echo "== schemathesis (PyPI), the indexer API's fuzzer"
+command -v schemathesis >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check \
+	--root-user-action=ignore "schemathesis==4.32.5"
+export MATRIXAI_REQUIRE_SCHEMATHESIS=1
+
 echo "== root workspace: off-chain crates and integration tests"
 (cd "$REPO_ROOT" && CARGO_TARGET_DIR="$ROOT_TARGET_DIR" cargo test --locked --release --workspace)
 

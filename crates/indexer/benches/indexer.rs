@@ -16,6 +16,7 @@ use matrixai_indexer::store::{MachineRow, Writer};
 use matrixai_indexer::{api, ids};
 use serde_json::{Value, json};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 const SIZES: [usize; 3] = [1_000, 10_000, 100_000];
@@ -131,12 +132,12 @@ async fn fresh_database(kind: &str) -> Option<(Database, String, Option<tempfile
             let admin_url = std::env::var("MATRIXAI_TEST_POSTGRES").ok()?;
             sqlx::any::install_default_drivers();
             let admin = sqlx::AnyPool::connect(&admin_url).await.unwrap();
-            let name = format!("matrixai_bench_{}", std::process::id());
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {name}"
-            )))
-            .execute(&admin)
-            .await;
+            static DATABASES: AtomicU32 = AtomicU32::new(0);
+            let name = format!(
+                "matrixai_bench_{}_{}",
+                std::process::id(),
+                DATABASES.fetch_add(1, Ordering::Relaxed)
+            );
             sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                 .execute(&admin)
                 .await

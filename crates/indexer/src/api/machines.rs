@@ -441,13 +441,20 @@ pub fn market_condition(request: &MarketRequest) -> Result<Cond, ApiError> {
     if let Some(region) = &request.region {
         condition = condition.add(Expr::col("region").eq(region.as_str()));
     }
+    // A price range under another sort is checked row by row (`+price_key` disqualifies the
+    // price index, SQLite's documented way), so that the planner walks the sort key's index and
+    // stops at the page's end instead of sorting every machine in the range.
+    let price_key = match request.sort {
+        MarketSort::Price => Expr::col("price_key"),
+        _ => Expr::cust("(+price_key)"),
+    };
     if let Some(price) = &request.price_min {
         let price = parse_balance("price_min", price)?;
-        condition = condition.add(Expr::col("price_key").gte(price as f64));
+        condition = condition.add(price_key.clone().gte(price as f64));
     }
     if let Some(price) = &request.price_max {
         let price = parse_balance("price_max", price)?;
-        condition = condition.add(Expr::col("price_key").lte(price as f64));
+        condition = condition.add(price_key.lte(price as f64));
     }
     if let Some(performance) = request.performance_min {
         if !performance.is_finite() {

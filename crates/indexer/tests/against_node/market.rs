@@ -8,9 +8,7 @@
 //! what the chain says: machines and open orders read back through `matrixai-chain`'s state
 //! reads, and each machine's and order's history against the events of every finalized block.
 
-mod common;
-
-use common::{TestDatabase, TestIndexer};
+use crate::common::{TestDatabase, TestIndexer};
 use matrixai_chain::keys::{self, Keypair, dev};
 use matrixai_chain::machine_metadata::example;
 use matrixai_chain::runtime::hashrate_market::events;

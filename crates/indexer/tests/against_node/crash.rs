@@ -3,9 +3,7 @@
 //! clean index row for row. Then stop and restart the node under a running indexer: it
 //! reconnects and misses nothing.
 
-mod common;
-
-use common::{TestDatabase, TestIndexer};
+use crate::common::{TestDatabase, TestIndexer};
 use matrixai_chain::keys::{self, dev};
 use matrixai_chain::testing::{TestNode, submit_burst, wait_for_nonce};
 use matrixai_chain::{MachineId, UNIT, runtime};
