@@ -406,11 +406,7 @@ impl Follower {
         number: u64,
     ) -> Result<IndexedBlock, IndexerError> {
         let hash = self.block_hash(connection, number).await?;
-        let keys = [
-            storage_key(b"System", b"Events"),
-            storage_key(b"Timestamp", b"Now"),
-            storage_key(b"System", b"LastRuntimeUpgrade"),
-        ];
+        let keys = &*BLOCK_KEYS;
         let change_sets = connection
             .legacy
             .state_query_storage_at(keys.iter().map(|key| key.as_slice()), Some(hash))
@@ -521,6 +517,15 @@ impl Follower {
         })
     }
 }
+
+/// What each block's `state_queryStorageAt` reads: its events, its timestamp, its runtime version.
+static BLOCK_KEYS: std::sync::LazyLock<[Vec<u8>; 3]> = std::sync::LazyLock::new(|| {
+    [
+        storage_key(b"System", b"Events"),
+        storage_key(b"Timestamp", b"Now"),
+        storage_key(b"System", b"LastRuntimeUpgrade"),
+    ]
+});
 
 fn storage_key(pallet: &[u8], item: &[u8]) -> Vec<u8> {
     let mut key = sp_crypto_hashing::twox_128(pallet).to_vec();

@@ -66,11 +66,12 @@ impl Batch {
         block: &IndexedBlock,
     ) -> Result<(), DbError> {
         let number = block.number as i64;
+        let block_hash = ids::hash(&block.hash);
         for event in &block.events {
             let mut row = EventRow {
                 block_number: number,
                 event_index: i64::from(event.index),
-                block_hash: ids::hash(&block.hash),
+                block_hash: block_hash.clone(),
                 timestamp_ms: block.timestamp_ms as i64,
                 extrinsic_index: event.extrinsic_index.map(i64::from),
                 pallet: event.pallet.clone(),
@@ -109,7 +110,7 @@ impl Batch {
         }
         self.cursor = Some(Cursor {
             block_number: block.number,
-            block_hash: ids::hash(&block.hash),
+            block_hash,
         });
         self.blocks += 1;
         Ok(())

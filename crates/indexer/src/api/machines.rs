@@ -301,20 +301,8 @@ pub async fn filter(
             .order_by(column, Order::Asc)
             .to_owned()
     };
-    let mut gpu_models = Vec::new();
-    for row in db.fetch_all(&counted("gpu_model")).await? {
-        gpu_models.push(CountedValue {
-            value: row.try_get("gpu_model").map_err(crate::db::DbError::from)?,
-            machines: row.try_get("machines").map_err(crate::db::DbError::from)?,
-        });
-    }
-    let mut regions = Vec::new();
-    for row in db.fetch_all(&counted("region")).await? {
-        regions.push(CountedValue {
-            value: row.try_get("region").map_err(crate::db::DbError::from)?,
-            machines: row.try_get("machines").map_err(crate::db::DbError::from)?,
-        });
-    }
+    let gpu_models = counted_values(db, &counted("gpu_model"), "gpu_model").await?;
+    let regions = counted_values(db, &counted("region"), "region").await?;
     let counts = Query::select()
         .distinct()
         .column("gpu_count")
@@ -408,6 +396,22 @@ pub async fn filter(
             max: get_i("ram_max")?,
         },
     }))
+}
+
+/// The rows of a `column, COUNT(*) AS machines ... GROUP BY column` query.
+async fn counted_values(
+    db: &crate::db::Database,
+    select: &SelectStatement,
+    column: &str,
+) -> Result<Vec<CountedValue>, ApiError> {
+    let mut values = Vec::new();
+    for row in db.fetch_all(select).await? {
+        values.push(CountedValue {
+            value: row.try_get(column).map_err(crate::db::DbError::from)?,
+            machines: row.try_get("machines").map_err(crate::db::DbError::from)?,
+        });
+    }
+    Ok(values)
 }
 
 /// The market query's WHERE clause.
