@@ -11,6 +11,8 @@
 //!   [root calls through sudo](ChainClient::sudo), [typed state reads](StateView).
 //! - [`MarketEvent`]: the [stream of hashrate market events](ChainClient::market_events) from
 //!   finalized blocks.
+//! - [`ids`]: how ids, accounts and hashes are written for people (UUIDs, SS58, 0x-hex);
+//!   [`default_data_dir`]: where the off-chain parts keep their files.
 //! - [`keys`]: the dev accounts (Alice..Ferdie; Alice is sudo, Dave the validator) and keys from
 //!   secret URIs.
 //! - [`machine_metadata`]: the machine metadata JSON (one type for the agent, the indexer, the
@@ -39,6 +41,7 @@ mod config;
 mod error;
 mod events;
 pub mod faucet;
+pub mod ids;
 pub mod keys;
 pub mod machine_metadata;
 #[cfg(feature = "testing")]
@@ -74,3 +77,16 @@ pub type OrderStatus = runtime::runtime_types::pallet_hashrate_market::types::Or
 /// A validator's verdict on a Proof of Training or on a disputed segment (`verify_pot`'s
 /// argument).
 pub type Verdict = runtime::runtime_types::pallet_hashrate_market::types::Verdict;
+
+/// Where the off-chain parts keep their files when no `--data-dir` (`MATRIXAI_DATA_DIR`) is given
+/// (the indexer's database, the trainer agent's work directory): `$XDG_DATA_HOME/matrixai`, else
+/// `~/.local/share/matrixai`.
+pub fn default_data_dir() -> std::path::PathBuf {
+    std::env::var_os("XDG_DATA_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|home| std::path::PathBuf::from(home).join(".local/share"))
+        })
+        .unwrap_or_else(|| std::path::PathBuf::from("."))
+        .join("matrixai")
+}

@@ -14,7 +14,7 @@
 pub mod api;
 pub mod db;
 pub mod follower;
-pub mod ids;
+pub use matrixai_chain::ids;
 pub mod ingest;
 pub mod store;
 
@@ -65,17 +65,12 @@ impl Config {
         if let Some(url) = &self.database {
             return url.clone();
         }
-        let data_dir = self.data_dir.clone().unwrap_or_else(default_data_dir);
+        let data_dir = self
+            .data_dir
+            .clone()
+            .unwrap_or_else(matrixai_chain::default_data_dir);
         format!("sqlite://{}", data_dir.join("indexer.db").display())
     }
-}
-
-fn default_data_dir() -> PathBuf {
-    std::env::var_os("XDG_DATA_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share")))
-        .unwrap_or_else(|| PathBuf::from("."))
-        .join("matrixai")
 }
 
 /// Why the indexer stopped.

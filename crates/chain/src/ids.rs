@@ -1,7 +1,7 @@
 //! How ids and accounts are written in the database and the API: machine and order ids as
 //! hyphenated UUIDs, accounts as SS58 (generic prefix 42), hashes as 0x-hex.
 
-use matrixai_chain::AccountId;
+use crate::AccountId;
 use std::str::FromStr;
 
 /// `[u8; 16]` as `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`.
@@ -47,7 +47,7 @@ pub fn parse_account(text: &str) -> Option<AccountId> {
     AccountId::from_str(text).ok()
 }
 
-pub fn hash(hash: &matrixai_chain::Hash) -> String {
+pub fn hash(hash: &crate::Hash) -> String {
     format!("0x{}", hex::encode(hash.0))
 }
 

@@ -1,0 +1,99 @@
+//! The trainer agent's device figures (docs/benchmarks.md, "Trainer agent"):
+//! `scripts/bench-client.sh`.
+//!
+//! f32 GEMM GFLOPS of the agent's measurement (`matrixmultiply`, rows split across threads)
+//! against numpy's `a @ b` (OpenBLAS) on the same machine, same sizes, same thread counts, in
+//! this same run. Goal: at least 80 % of numpy with all threads.
+
+use matrixai_client::assess::gemm_gflops;
+use std::process::Command;
+use std::time::Duration;
+
+const SIZES: [usize; 3] = [512, 1024, 2048];
+const MIN_TIME: Duration = Duration::from_secs(3);
+
+const NUMPY_GEMM: &str = r#"
+import sys, time
+import numpy as np
+n, min_time = int(sys.argv[1]), float(sys.argv[2])
+rng = np.random.default_rng(1)
+a = rng.random((n, n), dtype=np.float32)
+b = rng.random((n, n), dtype=np.float32)
+best, rounds, started = float("inf"), 0, time.perf_counter()
+while rounds < 2 or time.perf_counter() - started < min_time:
+    t = time.perf_counter()
+    a @ b
+    best = min(best, time.perf_counter() - t)
+    rounds += 1
+print(2 * n**3 / best / 1e9)
+"#;
+
+fn python() -> String {
+    std::env::var("MATRIXAI_BENCH_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+fn numpy_gflops(n: usize, threads: usize) -> f64 {
+    let output = Command::new(python())
+        .args([
+            "-c",
+            NUMPY_GEMM,
+            &n.to_string(),
+            &MIN_TIME.as_secs_f64().to_string(),
+        ])
+        .env("OPENBLAS_NUM_THREADS", threads.to_string())
+        .env("OMP_NUM_THREADS", threads.to_string())
+        .env("MKL_NUM_THREADS", threads.to_string())
+        .output()
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "numpy failed (scripts/bench-client.sh installs it): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .expect("a number")
+}
+
+fn numpy_version() -> String {
+    let output = Command::new(python())
+        .args([
+            "-c",
+            "import numpy as np; c = np.show_config(mode='dicts'); \
+             print(np.__version__, c['Build Dependencies']['blas']['name'], \
+             c['Build Dependencies']['blas'].get('version', ''))",
+        ])
+        .output()
+        .expect("python3 runs");
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+fn main() {
+    let all = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "numpy {}, {all} hardware threads, best round of at least {MIN_TIME:?}\n",
+        numpy_version()
+    );
+    println!(
+        "| n | threads | matrixai-client GFLOPS | numpy GFLOPS | ratio |\n|---:|---:|---:|---:|---:|"
+    );
+    let mut threads_list = vec![1];
+    if all > 1 {
+        threads_list.push(all);
+    }
+    for threads in threads_list {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        for n in SIZES {
+            let ours = pool.install(|| gemm_gflops(n, threads, MIN_TIME));
+            let numpy = numpy_gflops(n, threads);
+            println!(
+                "| {n} | {threads} | {ours:.1} | {numpy:.1} | {:.2} |",
+                ours / numpy
+            );
+        }
+    }
+}

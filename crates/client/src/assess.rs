@@ -1,0 +1,345 @@
+//! Device performance assessment: what this machine does per second, measured, and the
+//! performance index the market sorts by (docs/trainer-guide.md, "Performance index").
+//!
+//! - f32 GEMM GFLOPS on all cores, through `matrixmultiply` (each thread multiplies its own
+//!   rows of the output);
+//! - memory bandwidth, a STREAM triad `a[i] = b[i] + s * c[i]` over arrays far larger than any
+//!   cache, counted as STREAM counts it (24 bytes per element);
+//! - the work directory's disk: sequential write with `fsync`, then sequential read after the
+//!   written pages are dropped from the page cache;
+//! - the Proof-of-Training engine's samples/s on the `digits-mlp` example spec, the training
+//!   the market's orders actually run.
+
+use crate::ClientError;
+use crate::progress::Progress;
+use matrixai_chain::machine_metadata::Performance;
+use matrixai_pot::{Exec, PreparedData, TaskSpec, Trainer};
+use rayon::prelude::*;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// The reference machine the index is relative to (index 1.0): round figures close to what the
+/// project's 2-core development machine measures (AMD EPYC Zen 4, 2026-11-29: 196 GFLOPS,
+/// 47.5 GB/s, 381 000 samples/s; docs/benchmarks.md, "Trainer agent").
+pub const REFERENCE_GEMM_GFLOPS: f64 = 200.0;
+pub const REFERENCE_MEMORY_GBPS: f64 = 50.0;
+pub const REFERENCE_TRAIN_SAMPLES_PER_S: f64 = 400_000.0;
+/// Weights of the index's geometric mean: training throughput and GEMM decide how fast an
+/// order trains; memory bandwidth decides the element-wise layers and data loading.
+pub const WEIGHT_GEMM: f64 = 0.4;
+pub const WEIGHT_TRAIN: f64 = 0.4;
+pub const WEIGHT_MEMORY: f64 = 0.2;
+
+/// The performance index: `(gemm / 200)^0.4 × (train / 400 000)^0.4 × (memory / 50)^0.2`, a
+/// weighted geometric mean of the ratios to the reference machine, so a machine twice as fast
+/// at everything scores twice as much, and no single figure can be inflated to dominate. Disk
+/// speed is reported beside it, not in it: training reads its data from memory.
+pub fn performance_index(gemm_gflops: f64, memory_gbps: f64, train_samples_per_s: f64) -> f64 {
+    let ratio = |value: f64, reference: f64| (value / reference).max(f64::MIN_POSITIVE);
+    let index = ratio(gemm_gflops, REFERENCE_GEMM_GFLOPS).powf(WEIGHT_GEMM)
+        * ratio(train_samples_per_s, REFERENCE_TRAIN_SAMPLES_PER_S).powf(WEIGHT_TRAIN)
+        * ratio(memory_gbps, REFERENCE_MEMORY_GBPS).powf(WEIGHT_MEMORY);
+    (index * 1000.0).round() / 1000.0
+}
+
+/// How long and how large each measurement is.
+#[derive(Debug, Clone)]
+pub struct Budget {
+    /// Side of the square GEMM matrices.
+    pub gemm_size: usize,
+    /// Elements of each of the triad's three f64 arrays.
+    pub triad_len: usize,
+    /// Bytes written and read back on the work directory's disk.
+    pub disk_bytes: u64,
+    /// Each measurement repeats until it has run this long, and keeps its best round.
+    pub min_time: Duration,
+}
+
+impl Default for Budget {
+    /// About ten seconds on a 2-core machine; 400 MB of memory, 256 MB of disk.
+    fn default() -> Self {
+        Self {
+            gemm_size: 1536,
+            triad_len: 1 << 24,
+            disk_bytes: 256 << 20,
+            min_time: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Runs every measurement with `threads` threads; disk figures are for `work_dir`.
+pub fn assess(
+    work_dir: &Path,
+    threads: usize,
+    budget: &Budget,
+    progress: &Progress,
+) -> Result<Performance, ClientError> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| ClientError::Device(format!("cannot start {threads} threads: {e}")))?;
+    let step = progress.step("GEMM (f32, all cores)");
+    let gemm_gflops = pool.install(|| gemm_gflops(budget.gemm_size, threads, budget.min_time));
+    step.done(format!("{gemm_gflops:.1} GFLOPS"));
+
+    let step = progress.step("memory bandwidth (triad)");
+    let memory_gbps = pool.install(|| triad_gbps(budget.triad_len, budget.min_time));
+    step.done(format!("{memory_gbps:.1} GB/s"));
+
+    let step = progress.step("disk of the work directory");
+    let (disk_write_mbps, disk_read_mbps) = disk_mbps(work_dir, budget.disk_bytes)?;
+    step.done(format!(
+        "write {disk_write_mbps:.0} MB/s, read {disk_read_mbps:.0} MB/s"
+    ));
+
+    let step = progress.step("training engine (digits-mlp)");
+    let train_samples_per_s = train_samples_per_s(threads, budget.min_time)?;
+    step.done(format!("{train_samples_per_s:.0} samples/s"));
+
+    Ok(Performance {
+        gemm_gflops: round(gemm_gflops),
+        memory_gbps: round(memory_gbps),
+        disk_write_mbps: round(disk_write_mbps),
+        disk_read_mbps: round(disk_read_mbps),
+        train_samples_per_s: round(train_samples_per_s),
+        index: performance_index(gemm_gflops, memory_gbps, train_samples_per_s),
+    })
+}
+
+/// Three significant decimals are all a measurement carries; shorter metadata on chain.
+fn round(value: f64) -> f64 {
+    (value * 10.0).round() / 10.0
+}
+
+/// Runs `round` until `min_time` has passed (at least twice: the first warms caches and
+/// threads) and returns the fastest round's seconds.
+fn best_seconds(min_time: Duration, mut round: impl FnMut()) -> f64 {
+    let started = Instant::now();
+    let mut best = f64::INFINITY;
+    let mut rounds = 0;
+    while rounds < 2 || started.elapsed() < min_time {
+        let round_started = Instant::now();
+        round();
+        best = best.min(round_started.elapsed().as_secs_f64());
+        rounds += 1;
+    }
+    best
+}
+
+/// `C = A · B` for `n × n` f32 matrices, `2n³` flops, on `threads` threads of the current rayon
+/// pool; GFLOPS of the best round.
+pub fn gemm_gflops(n: usize, threads: usize, min_time: Duration) -> f64 {
+    let a: Vec<f32> = (0..n * n).map(|i| (i % 7) as f32 * 0.25 - 0.75).collect();
+    let b: Vec<f32> = (0..n * n).map(|i| (i % 5) as f32 * 0.5 - 1.0).collect();
+    let mut c = vec![0.0f32; n * n];
+    let seconds = best_seconds(min_time, || parallel_sgemm(&a, &b, &mut c, n, threads));
+    std::hint::black_box(&c);
+    2.0 * (n as f64).powi(3) / seconds / 1e9
+}
+
+/// `c = a · b` (`n × n`, row-major), the rows of `c` split evenly into `threads` blocks, each
+/// multiplied by `matrixmultiply` on its own thread.
+fn parallel_sgemm(a: &[f32], b: &[f32], c: &mut [f32], n: usize, threads: usize) {
+    let rows = n.div_ceil(threads.max(1));
+    c.par_chunks_mut(rows * n)
+        .enumerate()
+        .for_each(|(block, c_rows)| {
+            let m = c_rows.len() / n;
+            let a_rows = &a[block * rows * n..][..m * n];
+            // SAFETY: the pointers cover `m × n`, `n × n` and `m × n` row-major matrices with
+            // the strides given, and `c_rows` is borrowed mutably by this thread only.
+            unsafe {
+                matrixmultiply::sgemm(
+                    m,
+                    n,
+                    n,
+                    1.0,
+                    a_rows.as_ptr(),
+                    n as isize,
+                    1,
+                    b.as_ptr(),
+                    n as isize,
+                    1,
+                    0.0,
+                    c_rows.as_mut_ptr(),
+                    n as isize,
+                    1,
+                );
+            }
+        });
+}
+
+/// STREAM's triad over three `len`-element f64 arrays in the current rayon pool; GB/s of the
+/// best round, counting 24 bytes per element as STREAM does.
+pub fn triad_gbps(len: usize, min_time: Duration) -> f64 {
+    const CHUNK: usize = 1 << 16;
+    let b = vec![1.5f64; len];
+    let c = vec![2.5f64; len];
+    let mut a = vec![0.0f64; len];
+    let scalar = std::hint::black_box(3.0f64);
+    let seconds = best_seconds(min_time, || {
+        a.par_chunks_mut(CHUNK)
+            .zip(b.par_chunks(CHUNK))
+            .zip(c.par_chunks(CHUNK))
+            .for_each(|((a, b), c)| {
+                for ((a, b), c) in a.iter_mut().zip(b).zip(c) {
+                    *a = b + scalar * c;
+                }
+            });
+    });
+    std::hint::black_box(&a);
+    24.0 * len as f64 / seconds / 1e9
+}
+
+/// Sequential write (`fsync` included) then read of `bytes` in 4 MiB blocks, in a scratch file
+/// of `dir` that is removed afterwards; MB/s. The written pages are dropped from the page cache
+/// before reading so that the read comes from the disk; the size shrinks to a quarter of the
+/// free space when that is less.
+pub fn disk_mbps(dir: &Path, bytes: u64) -> Result<(f64, f64), ClientError> {
+    const BLOCK: usize = 4 << 20;
+    let bytes = bytes
+        .min(crate::device::free_disk_bytes(dir)? / 4)
+        .max(BLOCK as u64);
+    let blocks = bytes.div_ceil(BLOCK as u64);
+    let path = dir.join(".matrixai-disk-assessment");
+    let io = |e| ClientError::io(&path, e);
+    let block: Vec<u8> = (0..BLOCK).map(|i| (i * 31 % 251) as u8).collect();
+    let written = (|| {
+        let started = Instant::now();
+        let mut file = std::fs::File::create(&path)?;
+        for _ in 0..blocks {
+            file.write_all(&block)?;
+        }
+        file.sync_all()?;
+        let write_seconds = started.elapsed().as_secs_f64();
+        drop_from_page_cache(&file);
+        let started = Instant::now();
+        let mut file = std::fs::File::open(&path)?;
+        let mut buffer = vec![0u8; BLOCK];
+        let mut read = 0u64;
+        loop {
+            let n = file.read(&mut buffer)?;
+            if n == 0 {
+                break;
+            }
+            read += n as u64;
+        }
+        let read_seconds = started.elapsed().as_secs_f64();
+        Ok::<_, std::io::Error>((write_seconds, read_seconds, read))
+    })();
+    let _ = std::fs::remove_file(&path);
+    let (write_seconds, read_seconds, read) = written.map_err(io)?;
+    let megabytes = (blocks * BLOCK as u64) as f64 / 1e6;
+    debug_assert_eq!(read, blocks * BLOCK as u64);
+    Ok((megabytes / write_seconds, megabytes / read_seconds))
+}
+
+#[cfg(target_os = "linux")]
+fn drop_from_page_cache(file: &std::fs::File) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a valid open descriptor; the advice only affects caching.
+    unsafe {
+        libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn drop_from_page_cache(_file: &std::fs::File) {}
+
+/// Samples per second of the Proof-of-Training engine training the `digits-mlp` example spec
+/// (its bundled dataset, its batch size) on `threads` threads.
+pub fn train_samples_per_s(threads: usize, min_time: Duration) -> Result<f64, ClientError> {
+    let spec = TaskSpec::from_json(matrixai_pot::examples::DIGITS_MLP.as_bytes())?;
+    let plan = spec.validate()?;
+    let data = PreparedData::for_spec(&spec, None)?;
+    let exec = Exec::new(threads, None)?;
+    let mut trainer = Trainer::new(&spec, &plan, &data, &exec)?;
+    let mut state = trainer.initial_checkpoint();
+    let steps_per_round = plan.steps_per_epoch.min(plan.total_steps);
+    let mut failure = None;
+    let seconds = best_seconds(min_time, || {
+        if state.step + steps_per_round > plan.total_steps {
+            state = trainer.initial_checkpoint();
+        }
+        let end = state.step + steps_per_round;
+        if let Err(error) = trainer.run_until(&mut state, end) {
+            failure.get_or_insert(error);
+        }
+    });
+    if let Some(error) = failure {
+        return Err(error.into());
+    }
+    Ok((steps_per_round * plan.batch_size) as f64 / seconds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_index_is_a_weighted_geometric_mean_of_ratios() {
+        assert_eq!(
+            performance_index(
+                REFERENCE_GEMM_GFLOPS,
+                REFERENCE_MEMORY_GBPS,
+                REFERENCE_TRAIN_SAMPLES_PER_S
+            ),
+            1.0
+        );
+        // Twice as fast at everything: twice the index.
+        assert_eq!(
+            performance_index(
+                2.0 * REFERENCE_GEMM_GFLOPS,
+                2.0 * REFERENCE_MEMORY_GBPS,
+                2.0 * REFERENCE_TRAIN_SAMPLES_PER_S
+            ),
+            2.0
+        );
+        // One figure inflated a thousandfold moves the index by its weight only.
+        let inflated = performance_index(
+            1000.0 * REFERENCE_GEMM_GFLOPS,
+            REFERENCE_MEMORY_GBPS,
+            REFERENCE_TRAIN_SAMPLES_PER_S,
+        );
+        assert!(
+            (inflated - 1000f64.powf(WEIGHT_GEMM)).abs() < 0.01,
+            "{inflated}"
+        );
+        // A zero measurement gives a zero index, never NaN.
+        assert_eq!(performance_index(0.0, 10.0, 10.0), 0.0);
+    }
+
+    #[test]
+    fn gemm_computes_the_product_it_times() {
+        // Rows split unevenly across threads (7 rows, 3 threads): still the exact product of
+        // small integers.
+        let n = 7;
+        let a: Vec<f32> = (0..n * n).map(|i| (i % 5) as f32 - 2.0).collect();
+        let b: Vec<f32> = (0..n * n).map(|i| (i % 3) as f32).collect();
+        let mut expected = vec![0.0f32; n * n];
+        for i in 0..n {
+            for j in 0..n {
+                expected[i * n + j] = (0..n).map(|k| a[i * n + k] * b[k * n + j]).sum();
+            }
+        }
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
+        let mut c = vec![f32::NAN; n * n];
+        pool.install(|| parallel_sgemm(&a, &b, &mut c, n, 3));
+        assert_eq!(c, expected);
+        assert!(gemm_gflops(64, 2, Duration::ZERO) > 0.0);
+    }
+
+    #[test]
+    fn measurements_are_positive_and_leave_no_file_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(triad_gbps(1 << 16, Duration::ZERO) > 0.0);
+        let (write, read) = disk_mbps(dir.path(), 8 << 20).unwrap();
+        assert!(write > 0.0 && read > 0.0);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        assert!(train_samples_per_s(1, Duration::ZERO).unwrap() > 0.0);
+    }
+}

@@ -1,0 +1,229 @@
+//! # matrixai-client
+//!
+//! MatrixAI-Client, the trainer agent: a person with an idle machine runs it to measure the
+//! machine, list it on the market and train the orders it gets.
+//!
+//! - [`config`]: the TOML file, environment and flags; the account's secret.
+//! - [`device`]: what the machine is (CPU, RAM, disk, OS, NVIDIA GPUs through NVML).
+//! - [`assess`]: what the machine does per second, and the performance index.
+//! - [`share`]: registering and listing the machine, and taking it off the market.
+//!
+//! See docs/trainer-guide.md.
+
+pub mod assess;
+pub mod config;
+pub mod device;
+pub mod files;
+pub mod progress;
+pub mod share;
+
+use clap::{Parser, Subcommand};
+use matrixai_chain::{Balance, ChainClient, UNIT};
+use std::path::{Path, PathBuf};
+
+/// Everything that can stop a command, each with what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("device: {0}")]
+    Device(String),
+    #[error(transparent)]
+    Chain(#[from] matrixai_chain::ChainError),
+    #[error(transparent)]
+    Pot(#[from] matrixai_pot::PotError),
+    #[error("task spec: {0}")]
+    Spec(#[from] matrixai_pot::SpecError),
+    #[error(transparent)]
+    Metadata(#[from] matrixai_chain::machine_metadata::MetadataError),
+    /// The chain or the work directory says no, and why.
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl ClientError {
+    pub fn io(path: &Path, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// An amount in MAI for people: `12.5 MAI`.
+pub fn tokens(amount: Balance) -> String {
+    let whole = amount / UNIT;
+    let fraction = amount % UNIT;
+    if fraction == 0 {
+        format!("{whole} MAI")
+    } else {
+        let digits = format!("{fraction:012}");
+        format!("{whole}.{} MAI", digits.trim_end_matches('0'))
+    }
+}
+
+/// `matrixai-client`'s command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "matrixai-client",
+    version,
+    about = "The MatrixAI trainer agent: share this machine and train the orders it gets"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub options: config::Options,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print what was detected on this machine and what it measures.
+    Device {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Register this machine (once, with its measurements) and list it at the configured
+    /// price; run again to change the terms.
+    Share,
+    /// Take this machine off the market and remove it from the chain (its deposit is returned).
+    Unshare,
+}
+
+/// Runs one command to its end.
+pub async fn run(cli: Cli) -> Result<(), ClientError> {
+    let settings = config::Settings::resolve(&cli.options)?;
+    let progress = progress::Progress::detect();
+    match cli.command {
+        Command::Device { json } => {
+            let device = device::Device::detect(&settings.work_dir)?;
+            let performance = assess::assess(
+                &settings.work_dir,
+                settings.threads,
+                &assess::Budget::default(),
+                &progress,
+            )?;
+            if json {
+                let report = serde_json::json!({ "device": device, "performance": performance });
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).expect("serializable")
+                );
+            } else {
+                print_device(&device, &performance);
+            }
+        }
+        Command::Share => {
+            let owner = settings.account.keypair()?;
+            let client = ChainClient::connect(&settings.node).await?;
+            let shared = share::share(
+                &settings,
+                &client,
+                &owner,
+                &assess::Budget::default(),
+                &progress,
+            )
+            .await?;
+            println!(
+                "machine {}: {}, {}",
+                shared.machine_id,
+                if shared.registered {
+                    "registered"
+                } else {
+                    "already registered"
+                },
+                if shared.offer_changed {
+                    "listed at the configured terms"
+                } else {
+                    "already listed at the configured terms"
+                }
+            );
+            if let Some(note) = shared.stale_metadata {
+                println!("note: {note}");
+            }
+        }
+        Command::Unshare => {
+            let owner = settings.account.keypair()?;
+            let client = ChainClient::connect(&settings.node).await?;
+            match share::unshare(&settings, &client, &owner).await? {
+                Some(machine_id) => {
+                    println!("machine {machine_id}: delisted and removed; deposit released")
+                }
+                None => println!(
+                    "no machine is shared from {}; nothing to do",
+                    settings.work_dir.display()
+                ),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_device(
+    device: &device::Device,
+    performance: &matrixai_chain::machine_metadata::Performance,
+) {
+    let cpu = &device.cpu;
+    println!(
+        "CPU        {} ({} cores, {} threads)",
+        cpu.model, cpu.cores, cpu.threads
+    );
+    println!("features   {}", cpu.features.join(" "));
+    println!("memory     {} MB", device.ram_mb);
+    println!("free disk  {} GB (work directory)", device.free_disk_gb);
+    println!("OS         {}", device.os);
+    if device.gpus.is_empty() {
+        println!(
+            "GPUs       none{}",
+            device
+                .gpu_note
+                .as_ref()
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default()
+        );
+    }
+    for gpu in &device.gpus {
+        println!(
+            "GPU        {} x {} ({} MB, driver {}, CUDA {})",
+            gpu.count,
+            gpu.model,
+            gpu.memory_mb,
+            gpu.driver.as_deref().unwrap_or("?"),
+            gpu.cuda.as_deref().unwrap_or("?")
+        );
+    }
+    println!(
+        "GEMM       {:.1} GFLOPS (f32, all cores)",
+        performance.gemm_gflops
+    );
+    println!("memory     {:.1} GB/s (triad)", performance.memory_gbps);
+    println!(
+        "disk       write {:.0} MB/s, read {:.0} MB/s",
+        performance.disk_write_mbps, performance.disk_read_mbps
+    );
+    println!(
+        "training   {:.0} samples/s (digits-mlp)",
+        performance.train_samples_per_s
+    );
+    println!(
+        "index      {:.3} (1.0 = the reference machine)",
+        performance.index
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tokens_are_written_for_people() {
+        use matrixai_chain::UNIT;
+        assert_eq!(super::tokens(10 * UNIT), "10 MAI");
+        assert_eq!(super::tokens(5 * UNIT / 2), "2.5 MAI");
+        assert_eq!(super::tokens(1), "0.000000000001 MAI");
+    }
+}
