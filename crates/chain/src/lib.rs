@@ -16,7 +16,9 @@
 //! - [`keys`]: the dev accounts (Alice..Ferdie; Alice is sudo, Dave the validator) and keys from
 //!   secret URIs.
 //! - [`machine_metadata`]: the machine metadata JSON (one type for the agent, the indexer, the
-//!   validator and the UI); [`training_log`]: training log records and their sr25519 signature.
+//!   validator and the UI); [`order_result`]: what an order delivered or why it failed;
+//!   [`training_log`]: training log records and their sr25519 signature; [`storage`]: datasets,
+//!   models and bundles behind storage URIs.
 //! - `testing` (feature `testing`): starts `matrixai-node` for integration tests.
 //!
 //! ```no_run
@@ -44,6 +46,8 @@ pub mod faucet;
 pub mod ids;
 pub mod keys;
 pub mod machine_metadata;
+pub mod order_result;
+pub mod storage;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod training_log;

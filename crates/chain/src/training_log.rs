@@ -194,6 +194,17 @@ impl LogBatch {
         Ok(seller.sign(&self.signing_payload()).0)
     }
 
+    /// The body of the indexer's `POST /api/log/add` for this batch and its seller's
+    /// `signature` (docs/indexer.md).
+    pub fn request_body(&self, signature: &[u8; 64]) -> serde_json::Value {
+        serde_json::json!({
+            "order_id": crate::ids::uuid(&self.order_id),
+            "placed_at": self.placed_at,
+            "records": self.records,
+            "signature": format!("0x{}", hex::encode(signature)),
+        })
+    }
+
     /// Checks the batch and that `signature` is `seller`'s over it.
     pub fn verify(&self, signature: &[u8; 64], seller: &AccountId) -> Result<(), LogError> {
         self.check()?;

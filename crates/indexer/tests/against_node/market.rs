@@ -728,14 +728,8 @@ async fn check_logs(indexer: &TestIndexer) {
         placed_at,
         records: vec![record(0, 0.9), record(1, 0.8)],
     };
-    let body = |batch: &LogBatch, signer: &Keypair| {
-        json!({
-            "order_id": ids::uuid(&batch.order_id),
-            "placed_at": batch.placed_at,
-            "records": batch.records,
-            "signature": format!("0x{}", hex::encode(batch.sign(signer).unwrap())),
-        })
-    };
+    let body =
+        |batch: &LogBatch, signer: &Keypair| batch.request_body(&batch.sign(signer).unwrap());
     let (status, added) = indexer
         .post("/api/log/add", &body(&batch, &dev::bob()))
         .await;
