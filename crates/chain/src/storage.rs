@@ -55,13 +55,9 @@ impl Default for Storage {
 
 impl Storage {
     pub fn new() -> Self {
-        // reqwest is built without a default crypto provider (its default compiles C).
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .connect_timeout(std::time::Duration::from_secs(30))
-            .build()
-            .expect("a TLS backend is configured");
-        Self { http }
+        Self {
+            http: http_client(),
+        }
     }
 
     /// Fetches `uri` into `dest` and returns its size. At most `max_bytes` are accepted, and
@@ -184,6 +180,16 @@ impl Storage {
     }
 }
 
+/// The HTTP client every off-chain part uses (storage, the indexer's API): rustls on ring,
+/// since reqwest's default crypto provider compiles C.
+pub fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(30))
+        .build()
+        .expect("a TLS backend is configured")
+}
+
 /// Where a download in progress is kept: beside its destination.
 fn partial_path(dest: &Path) -> PathBuf {
     let mut name = dest.file_name().unwrap_or_default().to_os_string();
@@ -197,7 +203,12 @@ async fn copy_bounded(
     to: &Path,
     max_bytes: u64,
 ) -> Result<(), StorageError> {
-    let metadata = tokio::fs::metadata(from).await.map_err(io(from))?;
+    let metadata = tokio::fs::metadata(from)
+        .await
+        .map_err(|e| StorageError::Unreachable {
+            uri: uri.to_string(),
+            reason: e.to_string(),
+        })?;
     if !metadata.is_file() {
         return Err(StorageError::Unreachable {
             uri: uri.to_string(),

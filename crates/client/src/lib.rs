@@ -7,13 +7,17 @@
 //! - [`device`]: what the machine is (CPU, RAM, disk, OS, NVIDIA GPUs through NVML).
 //! - [`assess`]: what the machine does per second, and the performance index.
 //! - [`share`]: registering and listing the machine, and taking it off the market.
+//! - [`agent`]: the agent's loop: take each order placed on the machine, train, deliver, prove.
+//! - [`order`]: where each order stands, persisted per order.
 //!
 //! See docs/trainer-guide.md.
 
+pub mod agent;
 pub mod assess;
 pub mod config;
 pub mod device;
 pub mod files;
+pub mod order;
 pub mod progress;
 pub mod share;
 
@@ -41,6 +45,8 @@ pub enum ClientError {
     Spec(#[from] matrixai_pot::SpecError),
     #[error(transparent)]
     Metadata(#[from] matrixai_chain::machine_metadata::MetadataError),
+    #[error(transparent)]
+    Result(#[from] matrixai_chain::order_result::ResultError),
     /// The chain or the work directory says no, and why.
     #[error("{0}")]
     Refused(String),
@@ -94,6 +100,16 @@ pub enum Command {
     Share,
     /// Take this machine off the market and remove it from the chain (its deposit is returned).
     Unshare,
+    /// Share this machine, then train the orders placed on it until stopped (Ctrl-C).
+    Run,
+    /// Where this machine's orders stand (all of them, or ORDER).
+    Status {
+        /// An order id (UUID).
+        order: Option<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Runs one command to its end.
@@ -161,8 +177,71 @@ pub async fn run(cli: Cli) -> Result<(), ClientError> {
                 ),
             }
         }
+        Command::Run => {
+            let agent = std::sync::Arc::new(
+                agent::Agent::start(settings, &assess::Budget::default()).await?,
+            );
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            tokio::spawn(async move {
+                let _ = tokio::signal::ctrl_c().await;
+                tracing::info!("stopping; an order in progress resumes at the next start");
+                let _ = stop.send(true);
+            });
+            agent.run(stopped).await?;
+        }
+        Command::Status { order, json } => {
+            let states = match order {
+                Some(text) => {
+                    let id = matrixai_chain::ids::parse_uuid(&text).ok_or_else(|| {
+                        ClientError::Config(format!("{text:?} is not an order id (a UUID)"))
+                    })?;
+                    let state =
+                        order::OrderState::load(&settings.work_dir, &id)?.ok_or_else(|| {
+                            ClientError::Refused(format!(
+                                "order {text} was never taken by the machine of {}",
+                                settings.work_dir.display()
+                            ))
+                        })?;
+                    vec![state]
+                }
+                None => order::OrderState::all(&settings.work_dir)?,
+            };
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&states).expect("serializable")
+                );
+            } else if states.is_empty() {
+                println!("no orders yet in {}", settings.work_dir.display());
+            } else {
+                for state in &states {
+                    println!("{}", order_line(state));
+                }
+            }
+        }
     }
     Ok(())
+}
+
+/// One line per order for `status`.
+fn order_line(state: &order::OrderState) -> String {
+    let mut line = format!("{}  {:?}", state.order_id, state.status);
+    if let (Some(step), Some(total)) = (state.step, state.total_steps) {
+        line.push_str(&format!("  step {step}/{total}"));
+    }
+    if let Some(epoch) = state.epoch {
+        line.push_str(&format!("  epoch {epoch}"));
+    }
+    if let Some(loss) = state.loss {
+        line.push_str(&format!("  loss {loss:.5}"));
+    }
+    if let Some(accuracy) = state.accuracy_ppm {
+        line.push_str(&format!("  accuracy {:.4}", f64::from(accuracy) / 1e6));
+    }
+    if let Some(note) = &state.note {
+        line.push_str(&format!("  ({note})"));
+    }
+    line
 }
 
 fn print_device(

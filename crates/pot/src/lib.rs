@@ -17,6 +17,7 @@ pub mod chacha;
 pub mod commitment;
 pub mod dataset;
 pub mod error;
+pub mod estimate;
 pub mod examples;
 pub mod fixed_math;
 pub mod kernels;

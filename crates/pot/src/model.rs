@@ -294,6 +294,32 @@ impl Architecture {
         self.tensors.iter().map(|t| t.len).sum()
     }
 
+    /// Floating-point operations of one training sample, forward and backward: 6 per weight
+    /// use in dense and convolution layers (a multiply-add forward, two backward: input and
+    /// weight gradients), and 3 per element of the other layers. What the trainer agent's time
+    /// estimate scales by (docs/estimation.md).
+    pub fn training_flops_per_sample(&self) -> u64 {
+        self.layers
+            .iter()
+            .map(|layer| {
+                let uses = match *layer {
+                    Layer::Dense {
+                        inputs, outputs, ..
+                    } => inputs * outputs,
+                    Layer::Conv2d {
+                        geometry: g,
+                        out_channels,
+                        ..
+                    } => g.out_height * g.out_width * out_channels * g.patch_len(),
+                    Layer::Relu { .. } | Layer::MaxPool2d { .. } | Layer::Flatten { .. } => {
+                        return 3 * layer.output_len() as u64;
+                    }
+                };
+                6 * uses as u64
+            })
+            .sum()
+    }
+
     /// PyTorch's default ranges (`kaiming_uniform_(a = sqrt(5))` for weights and the bias rule):
     /// every weight and bias uniform in +-1/sqrt(fan_in), drawn in canonical order from the
     /// ChaCha20 stream "init" of `seed` as `bound * (2u - 1)` with u = 24-bit uniform.
@@ -718,6 +744,37 @@ pub fn count_correct(
 mod tests {
     use super::*;
     use crate::spec::TaskSpec;
+
+    #[test]
+    fn training_flops_count_every_weight_use_six_times() {
+        let spec = TaskSpec::from_json(crate::examples::DIGITS_MLP.as_bytes()).unwrap();
+        let arch = spec.validate().unwrap().architecture;
+        // flatten 64, dense 64x32, relu 32, dense 32x10.
+        assert_eq!(
+            arch.training_flops_per_sample(),
+            3 * 64 + 6 * 64 * 32 + 3 * 32 + 6 * 32 * 10
+        );
+        let spec = TaskSpec::from_json(crate::examples::DIGITS_CNN.as_bytes()).unwrap();
+        let cnn = spec.validate().unwrap().architecture;
+        let convolution = cnn
+            .layers
+            .iter()
+            .find_map(|layer| match *layer {
+                Layer::Conv2d {
+                    geometry,
+                    out_channels,
+                    ..
+                } => Some(
+                    6 * (geometry.out_height
+                        * geometry.out_width
+                        * out_channels
+                        * geometry.patch_len()) as u64,
+                ),
+                _ => None,
+            })
+            .unwrap();
+        assert!(cnn.training_flops_per_sample() > convolution);
+    }
 
     /// Central finite differences in f64 agree with the analytic gradient of every layer kind.
     #[test]

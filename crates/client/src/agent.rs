@@ -1,0 +1,678 @@
+//! Task match: the agent shares the machine, then follows finalized market events and trains
+//! every order placed on it. At start-up it also takes up an order placed while it was down.
+//!
+//! Per order: read the task spec from the order's metadata; refuse early, with `order_failed`
+//! and a reason the buyer reads, what this machine cannot do (an invalid spec, too little memory
+//! or offered disk, a training longer than the order); fetch the dataset (bounded, resumable,
+//! sha256 checked); train with the Proof-of-Training engine, streaming signed log records to the
+//! indexer; upload the bundle; `order_completed`, then `submit_pot`. Before each chain call the
+//! order's on-chain status is read, so that nothing is reported twice.
+
+use crate::config::Settings;
+use crate::device::Device;
+use crate::order::{OrderState, Status, now_ms};
+use crate::progress::Progress;
+use crate::{ClientError, assess, share};
+use futures::StreamExt;
+use matrixai_chain::keys::Keypair;
+use matrixai_chain::machine_metadata::MachineMetadata;
+use matrixai_chain::order_result::{Delivery, FailureCode, OrderResult};
+use matrixai_chain::runtime::hashrate_market::Event;
+use matrixai_chain::runtime::runtime_types::pallet_hashrate_market::types::OrderStatus;
+use matrixai_chain::storage::{Storage, StorageError};
+use matrixai_chain::training_log::{LogBatch, LogLevel, LogMetrics, LogRecord};
+use matrixai_chain::{AccountId, ChainClient, MachineId, Order, OrderId, ids, runtime};
+use matrixai_pot::estimate::{MachineSpeed, estimate};
+use matrixai_pot::{Commitment, Exec, PreparedData, TaskSpec, TrainingPlan, train_bundle};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// Download speed assumed for a dataset when estimating, MB/s.
+const ASSUMED_DOWNLOAD_MBPS: f64 = 10.0;
+/// An order is refused when its estimated time, times this, exceeds the time left.
+const ESTIMATE_MARGIN: f64 = 1.5;
+/// Room kept for uploading and the two chain calls after training.
+const REPORTING_SECONDS: f64 = 60.0;
+/// Share of the machine's memory an order may use.
+const MEMORY_SHARE: f64 = 0.8;
+
+/// Why an order cannot be done: what goes into `order_failed`.
+struct Refusal {
+    code: FailureCode,
+    reason: String,
+}
+
+impl Refusal {
+    fn new(code: FailureCode, reason: impl Into<String>) -> Self {
+        Self {
+            code,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The running agent of one machine.
+pub struct Agent {
+    settings: Settings,
+    client: ChainClient,
+    owner: Keypair,
+    me: AccountId,
+    machine_id: MachineId,
+    device: Device,
+    speed: MachineSpeed,
+    storage: Storage,
+    http: reqwest::Client,
+}
+
+impl Agent {
+    /// Connects, shares the machine (registering it if needed) and returns the agent.
+    pub async fn start(settings: Settings, budget: &assess::Budget) -> Result<Self, ClientError> {
+        let owner = settings.account.keypair()?;
+        let me = matrixai_chain::keys::account_id(&owner);
+        let client = ChainClient::connect(&settings.node).await?;
+        let shared = share::share(&settings, &client, &owner, budget, &Progress::detect()).await?;
+        let machine_id = ids::parse_uuid(&shared.machine_id).expect("a machine id");
+        let machine = client
+            .finalized_state()
+            .await?
+            .machine(machine_id)
+            .await?
+            .ok_or_else(|| ClientError::Refused("the machine vanished from the chain".into()))?;
+        let performance = MachineMetadata::parse(&machine.metadata.0)?.performance;
+        tracing::info!(machine = %shared.machine_id, index = performance.index, "machine shared");
+        Ok(Self {
+            device: Device::detect(&settings.work_dir)?,
+            speed: MachineSpeed {
+                reference_samples_per_s: performance.train_samples_per_s,
+                disk_write_mbps: performance.disk_write_mbps,
+                download_mbps: ASSUMED_DOWNLOAD_MBPS,
+            },
+            settings,
+            client,
+            owner,
+            me,
+            machine_id,
+            storage: Storage::new(),
+            http: matrixai_chain::storage::http_client(),
+        })
+    }
+
+    pub fn machine_id(&self) -> MachineId {
+        self.machine_id
+    }
+
+    /// Takes orders until `shutdown` turns true. A lost node connection is retried with
+    /// backoff; each (re)connection first takes up the machine's open order, if any.
+    pub async fn run(
+        self: Arc<Self>,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> Result<(), ClientError> {
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            let outcome = tokio::select! {
+                outcome = self.clone().follow() => outcome,
+                _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
+            };
+            match outcome {
+                Ok(()) => tracing::warn!("the event subscription ended; reconnecting"),
+                Err(error) => tracing::warn!(%error, retry_in = ?backoff, "lost the node"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(30));
+        }
+    }
+
+    async fn follow(self: Arc<Self>) -> Result<(), ClientError> {
+        // Subscribe before looking at the machine, so no order falls between the two.
+        let events = self.client.market_events().await?;
+        let mut events = std::pin::pin!(events);
+        let (work, mut queue) = mpsc::unbounded_channel::<OrderId>();
+        let worker = {
+            let agent = self.clone();
+            tokio::spawn(async move {
+                // One order at a time: the chain rents a machine to one order at a time.
+                while let Some(order_id) = queue.recv().await {
+                    if let Err(error) = agent.process(order_id).await {
+                        tracing::error!(order = %ids::uuid(&order_id), %error, "order not finished; will retry");
+                    }
+                }
+            })
+        };
+        let state = self.client.finalized_state().await?;
+        if let Some(order_id) = state
+            .machine(self.machine_id)
+            .await?
+            .and_then(|machine| machine.last_order)
+        {
+            let _ = work.send(order_id);
+        }
+        while let Some(event) = events.next().await {
+            let event = event?;
+            match event.event {
+                Event::OrderPlaced {
+                    order_id,
+                    machine_id,
+                    ..
+                } if machine_id == self.machine_id => {
+                    let _ = work.send(order_id);
+                }
+                Event::OrderSettled { order_id, .. }
+                | Event::OrderExpired { order_id, .. }
+                | Event::PotVerified { order_id, .. } => {
+                    self.note_outcome(order_id, &event.event)?;
+                }
+                _ => {}
+            }
+        }
+        worker.abort();
+        Ok(())
+    }
+
+    /// Records how an order this machine trained ended on chain.
+    fn note_outcome(&self, order_id: OrderId, event: &Event) -> Result<(), ClientError> {
+        let work_dir = &self.settings.work_dir;
+        let Some(mut state) = OrderState::load(work_dir, &order_id)? else {
+            return Ok(());
+        };
+        let (status, note) = match event {
+            Event::OrderSettled { paid, .. } => {
+                (Status::Settled, format!("paid {}", crate::tokens(*paid)))
+            }
+            Event::OrderExpired {
+                refunded, slashed, ..
+            } => (
+                Status::Failed,
+                format!(
+                    "expired on chain: buyer refunded {}, slashed {}",
+                    crate::tokens(*refunded),
+                    crate::tokens(*slashed)
+                ),
+            ),
+            Event::PotVerified { verdict, .. } => (
+                state.status,
+                format!("the validator's verdict: {verdict:?}"),
+            ),
+            _ => return Ok(()),
+        };
+        state.note = Some(note);
+        state.transition(work_dir, status)
+    }
+
+    /// Takes one order as far as it can go; an order already finished is left alone.
+    pub async fn process(&self, order_id: OrderId) -> Result<(), ClientError> {
+        let work_dir = self.settings.work_dir.clone();
+        let mut state =
+            OrderState::load(&work_dir, &order_id)?.unwrap_or_else(|| OrderState::new(&order_id));
+        if state.status.is_final() {
+            return Ok(());
+        }
+        let Some(order) = self.client.finalized_state().await?.order(order_id).await? else {
+            // Closed on chain while the agent was away (or just before it wrote so): failed by
+            // this agent if it recorded a failure, else settled or expired.
+            let failed = state.result.as_deref().is_some_and(|result| {
+                matches!(
+                    OrderResult::parse(result.as_bytes()),
+                    Ok(OrderResult::Failed(_))
+                )
+            });
+            state.note.get_or_insert_with(|| "closed on chain".into());
+            let status = if failed {
+                Status::Failed
+            } else {
+                Status::Settled
+            };
+            return state.transition(&work_dir, status);
+        };
+        if order.seller != self.me || order.machine_id != self.machine_id {
+            return Ok(());
+        }
+        match order.status {
+            OrderStatus::Training => {}
+            OrderStatus::Completed => return self.prove(order_id, &mut state).await,
+            _ => {
+                if state.status != Status::ProofSubmitted {
+                    state.transition(&work_dir, Status::ProofSubmitted)?;
+                }
+                return Ok(());
+            }
+        }
+        if state.status == Status::Accepted {
+            state.save(&work_dir)?;
+            tracing::info!(order = %state.order_id, "order accepted");
+        }
+        match self.train(order_id, &order, &mut state).await? {
+            Ok(delivery) => {
+                self.complete(order_id, &mut state, delivery).await?;
+                self.prove(order_id, &mut state).await
+            }
+            Err(refusal) => self.fail(order_id, &mut state, refusal).await,
+        }
+    }
+
+    /// From the spec to an uploaded bundle; `Ok(Err(_))` is the order's failure, `Err(_)` the
+    /// agent's (retried later).
+    async fn train(
+        &self,
+        order_id: OrderId,
+        order: &Order,
+        state: &mut OrderState,
+    ) -> Result<Result<(Delivery, Commitment), Refusal>, ClientError> {
+        let work_dir = &self.settings.work_dir;
+        let order_dir = OrderState::dir(work_dir, &order_id);
+        let spec = match TaskSpec::from_json(&order.metadata.0) {
+            Ok(spec) => spec,
+            Err(error) => {
+                return Ok(Err(Refusal::new(
+                    FailureCode::InvalidSpec,
+                    error.to_string(),
+                )));
+            }
+        };
+        let plan = match spec.validate() {
+            Ok(plan) => plan,
+            Err(error) => {
+                return Ok(Err(Refusal::new(
+                    FailureCode::InvalidSpec,
+                    error.to_string(),
+                )));
+            }
+        };
+        if let Err(refusal) = self.check_capacity(&spec, &plan, order).await? {
+            return Ok(Err(refusal));
+        }
+
+        state.transition(work_dir, Status::Fetching)?;
+        let dataset = match &spec.dataset {
+            matrixai_pot::spec::DatasetSpec::Bundled { .. } => None,
+            matrixai_pot::spec::DatasetSpec::Csv { uri, sha256, .. } => {
+                let mut expected = [0u8; 32];
+                if hex::decode_to_slice(sha256, &mut expected).is_err() {
+                    return Ok(Err(Refusal::new(
+                        FailureCode::InvalidSpec,
+                        "dataset.sha256 is not 64 hex digits",
+                    )));
+                }
+                let dest = order_dir.join("dataset.csv");
+                let limit = u64::from(self.settings.disk_gb) * 1_000_000_000;
+                match self.storage.fetch(uri, &dest, limit, Some(&expected)).await {
+                    Ok(_) => Some(dest),
+                    Err(
+                        error @ (StorageError::Mismatch { .. } | StorageError::TooLarge { .. }),
+                    ) => {
+                        return Ok(Err(Refusal::new(
+                            FailureCode::DatasetMismatch,
+                            error.to_string(),
+                        )));
+                    }
+                    Err(
+                        error @ (StorageError::Unreachable { .. } | StorageError::Unsupported(_)),
+                    ) => {
+                        return Ok(Err(Refusal::new(
+                            FailureCode::DatasetUnavailable,
+                            error.to_string(),
+                        )));
+                    }
+                    Err(error @ StorageError::Io { .. }) => {
+                        return Err(ClientError::Refused(error.to_string()));
+                    }
+                }
+            }
+        };
+
+        state.total_steps = Some(plan.total_steps);
+        state.transition(work_dir, Status::Training)?;
+        let bundle_dir = order_dir.join("bundle");
+        if bundle_dir.exists() {
+            // Training restarts from step 0 after an interruption (same bits: deterministic).
+            std::fs::remove_dir_all(&bundle_dir).map_err(|e| ClientError::io(&bundle_dir, e))?;
+        }
+        let logs = self.log_stream(order_id, order.placed_at, state.next_log_seq);
+        logs.send(
+            LogLevel::Info,
+            format!("training started: {} steps", plan.total_steps),
+            None,
+        );
+        let (progress, mut checkpoints) = mpsc::unbounded_channel::<(u64, f32)>();
+        let threads = self.settings.threads;
+        let training = {
+            let (spec, dataset, bundle_dir) = (spec.clone(), dataset.clone(), bundle_dir.clone());
+            tokio::task::spawn_blocking(move || {
+                let exec = Exec::new(threads, None)?;
+                let data = PreparedData::for_spec(&spec, dataset.as_deref())?;
+                train_bundle(&spec, &data, &bundle_dir, &exec, |step, loss| {
+                    let _ = progress.send((step, loss));
+                })
+            })
+        };
+        let steps_per_epoch = plan.steps_per_epoch.max(1);
+        while let Some((step, loss)) = checkpoints.recv().await {
+            let epoch = u32::try_from(step / steps_per_epoch).unwrap_or(u32::MAX);
+            state.step = Some(step);
+            state.epoch = Some(epoch);
+            state.loss = Some(loss);
+            state.save(work_dir)?;
+            if step > 0 {
+                logs.send(
+                    LogLevel::Info,
+                    format!("step {step}/{}: loss {loss:.5}", plan.total_steps),
+                    Some(LogMetrics {
+                        epoch: Some(epoch),
+                        step: Some(step),
+                        loss: Some(f64::from(loss)),
+                        accuracy: None,
+                    }),
+                );
+            }
+        }
+        let summary = match training.await.expect("training does not panic") {
+            Ok(summary) => summary,
+            Err(error) => {
+                logs.send(LogLevel::Error, format!("training failed: {error}"), None);
+                state.next_log_seq = logs.finish().await;
+                let code = match error {
+                    matrixai_pot::PotError::Dataset(_) => FailureCode::DatasetMismatch,
+                    _ => FailureCode::TrainingError,
+                };
+                return Ok(Err(Refusal::new(code, error.to_string())));
+            }
+        };
+        let accuracy_ppm = summary.transcript.accuracy_ppm;
+        logs.send(
+            LogLevel::Info,
+            format!(
+                "training done: evaluation accuracy {:.4}",
+                f64::from(accuracy_ppm) / 1e6
+            ),
+            Some(LogMetrics {
+                epoch: Some(spec.epochs),
+                step: Some(plan.total_steps),
+                loss: state.loss.map(f64::from),
+                accuracy: Some(f64::from(accuracy_ppm) / 1e6),
+            }),
+        );
+        state.accuracy_ppm = Some(accuracy_ppm);
+        state.next_log_seq = logs.finish().await;
+        state.transition(work_dir, Status::Uploading)?;
+
+        let bundle_uri = match self
+            .storage
+            .put_dir(&self.settings.storage, &state.order_id, &bundle_dir)
+            .await
+        {
+            Ok(uri) => uri,
+            Err(error) => {
+                return Ok(Err(Refusal::new(
+                    FailureCode::StorageError,
+                    error.to_string(),
+                )));
+            }
+        };
+        let commitment = Commitment::new(&summary, &bundle_uri)?;
+        let delivery = Delivery {
+            model_uri: format!("{bundle_uri}{}", matrixai_pot::bundle::MODEL_FILE),
+            model_sha256: hex::encode(summary.transcript.final_model_sha256.0),
+            accuracy_ppm,
+            bundle_uri,
+        };
+        Ok(Ok((delivery, commitment)))
+    }
+
+    /// Whether this machine can do the order in time, within its memory and offered disk.
+    async fn check_capacity(
+        &self,
+        spec: &TaskSpec,
+        plan: &TrainingPlan,
+        order: &Order,
+    ) -> Result<Result<(), Refusal>, ClientError> {
+        let arch = &plan.architecture;
+        let floats = arch.parameter_count() * 2
+            + plan.optimizer_state_len
+            + arch.workspace_per_sample() * plan.batch_size as usize
+            + (plan.shape.rows * plan.shape.feature_len()) as usize;
+        let memory_mb = (floats * 4) as f64 / (1024.0 * 1024.0);
+        let available_mb = self.device.ram_mb as f64 * MEMORY_SHARE;
+        if memory_mb > available_mb {
+            return Ok(Err(Refusal::new(
+                FailureCode::InsufficientResources,
+                format!(
+                    "needs about {memory_mb:.0} MB of memory; this machine offers {available_mb:.0} MB"
+                ),
+            )));
+        }
+        let checkpoint_bytes = matrixai_pot::bundle::checkpoint_file_bytes(
+            arch.parameter_count(),
+            plan.optimizer_state_len,
+        );
+        let disk = plan.checkpoint_steps().len() as u64 * checkpoint_bytes
+            + matrixai_pot::bundle::model_file_bytes(arch.parameter_count())
+            + plan.shape.rows * (plan.shape.feature_len() + 1) * 24;
+        let offered = u64::from(self.settings.disk_gb) * 1_000_000_000;
+        if disk > offered {
+            return Ok(Err(Refusal::new(
+                FailureCode::InsufficientResources,
+                format!(
+                    "needs about {:.2} GB of disk for the dataset and proof; this machine offers {} GB",
+                    disk as f64 / 1e9,
+                    self.settings.disk_gb
+                ),
+            )));
+        }
+        let estimate = match estimate(spec, &self.speed) {
+            Ok(estimate) => estimate,
+            Err(error) => {
+                return Ok(Err(Refusal::new(
+                    FailureCode::InvalidSpec,
+                    error.to_string(),
+                )));
+            }
+        };
+        let state = self.client.finalized_state().await?;
+        let block_ms = state
+            .at()
+            .constants()
+            .entry(runtime::constants().babe().expected_block_time())
+            .map_err(matrixai_chain::ChainError::from)?;
+        let blocks_left = u64::from(order.deadline).saturating_sub(state.block_number());
+        let seconds_left = blocks_left as f64 * block_ms as f64 / 1000.0;
+        let needed = estimate.total_s * ESTIMATE_MARGIN + REPORTING_SECONDS;
+        if needed > seconds_left {
+            return Ok(Err(Refusal::new(
+                FailureCode::DurationTooShort,
+                format!(
+                    "training needs about {:.0} s (estimate {:.0} s), the order leaves {seconds_left:.0} s before its deadline; order more hours",
+                    needed, estimate.total_s
+                ),
+            )));
+        }
+        Ok(Ok(()))
+    }
+
+    async fn complete(
+        &self,
+        order_id: OrderId,
+        state: &mut OrderState,
+        (delivery, commitment): (Delivery, Commitment),
+    ) -> Result<(), ClientError> {
+        let result = OrderResult::Completed(delivery.clone()).to_bytes()?;
+        state.result = Some(String::from_utf8(result.clone()).expect("JSON"));
+        state.commitment = Some(String::from_utf8(commitment.to_json()?).expect("JSON"));
+        state.save(&self.settings.work_dir)?;
+        let call = runtime::tx().hashrate_market().order_completed(
+            order_id,
+            result,
+            delivery.accuracy_ppm,
+        );
+        self.client.submit(&call, &self.owner).await?;
+        state.transition(&self.settings.work_dir, Status::Completed)?;
+        tracing::info!(order = %state.order_id, accuracy_ppm = delivery.accuracy_ppm, "order completed");
+        Ok(())
+    }
+
+    /// `submit_pot` with the commitment kept in the state.
+    async fn prove(&self, order_id: OrderId, state: &mut OrderState) -> Result<(), ClientError> {
+        let Some(commitment) = state.commitment.clone() else {
+            return Err(ClientError::Refused(format!(
+                "order {} is completed on chain but this work directory has no commitment for it",
+                state.order_id
+            )));
+        };
+        let call = runtime::tx()
+            .hashrate_market()
+            .submit_pot(order_id, commitment.into_bytes());
+        self.client.submit(&call, &self.owner).await?;
+        state.transition(&self.settings.work_dir, Status::ProofSubmitted)?;
+        tracing::info!(order = %state.order_id, "proof of training submitted");
+        Ok(())
+    }
+
+    async fn fail(
+        &self,
+        order_id: OrderId,
+        state: &mut OrderState,
+        refusal: Refusal,
+    ) -> Result<(), ClientError> {
+        tracing::warn!(order = %state.order_id, code = ?refusal.code, reason = %refusal.reason, "order failed");
+        let result = OrderResult::failed(refusal.code, &refusal.reason).to_bytes()?;
+        state.result = Some(String::from_utf8(result.clone()).expect("JSON"));
+        state.note = Some(refusal.reason);
+        state.save(&self.settings.work_dir)?;
+        let still_open = self
+            .client
+            .finalized_state()
+            .await?
+            .order(order_id)
+            .await?
+            .is_some_and(|order| order.status == OrderStatus::Training);
+        if still_open {
+            let call = runtime::tx()
+                .hashrate_market()
+                .order_failed(order_id, result);
+            self.client.submit(&call, &self.owner).await?;
+        }
+        state.transition(&self.settings.work_dir, Status::Failed)
+    }
+
+    fn log_stream(&self, order_id: OrderId, placed_at: u32, next_seq: u64) -> LogStream {
+        LogStream::start(
+            self.http.clone(),
+            format!(
+                "{}/api/log/add",
+                self.settings.indexer.trim_end_matches('/')
+            ),
+            self.owner.clone(),
+            order_id,
+            placed_at,
+            next_seq,
+        )
+    }
+}
+
+/// Training log records on their way to the indexer: numbered, batched, signed by the seller.
+/// The indexer being away never stops training; records that could not be delivered are
+/// logged locally.
+struct LogStream {
+    records: mpsc::UnboundedSender<LogRecord>,
+    sender: tokio::task::JoinHandle<u64>,
+    next_seq: std::sync::atomic::AtomicU64,
+}
+
+impl LogStream {
+    fn start(
+        http: reqwest::Client,
+        url: String,
+        seller: Keypair,
+        order_id: OrderId,
+        placed_at: u32,
+        next_seq: u64,
+    ) -> Self {
+        let (records, mut incoming) = mpsc::unbounded_channel::<LogRecord>();
+        let sender = tokio::spawn(async move {
+            let mut last = next_seq;
+            while let Some(first) = incoming.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < matrixai_chain::training_log::MAX_RECORDS_PER_BATCH {
+                    match incoming.try_recv() {
+                        Ok(record) => batch.push(record),
+                        Err(_) => break,
+                    }
+                }
+                last = batch.last().map_or(last, |r| r.seq + 1);
+                let batch = LogBatch {
+                    order_id,
+                    placed_at,
+                    records: batch,
+                };
+                if let Err(error) = post(&http, &url, &batch, &seller).await {
+                    tracing::warn!(order = %ids::uuid(&order_id), %error, "training log not delivered to the indexer");
+                }
+            }
+            last
+        });
+        Self {
+            records,
+            sender,
+            next_seq: next_seq.into(),
+        }
+    }
+
+    fn send(&self, level: LogLevel, message: String, metrics: Option<LogMetrics>) {
+        let seq = self
+            .next_seq
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::info!(seq, "{message}");
+        let _ = self.records.send(LogRecord {
+            seq,
+            timestamp_ms: now_ms(),
+            level,
+            message,
+            metrics,
+        });
+    }
+
+    /// Delivers what is queued and returns the next sequence number.
+    async fn finish(self) -> u64 {
+        let next = self.next_seq.load(std::sync::atomic::Ordering::Relaxed);
+        drop(self.records);
+        self.sender.await.unwrap_or(next).max(next)
+    }
+}
+
+/// Posts a signed batch; retried a few times (about 15 s in all) while the indexer is away or
+/// has not indexed the order's block yet (404), since it follows the same finalized blocks as
+/// the agent and may be a moment behind.
+async fn post(
+    http: &reqwest::Client,
+    url: &str,
+    batch: &LogBatch,
+    seller: &Keypair,
+) -> Result<(), String> {
+    let signature = batch.sign(seller).map_err(|e| e.to_string())?;
+    let body = batch.request_body(&signature);
+    let mut delay = Duration::from_millis(250);
+    let mut attempts_left = 6;
+    loop {
+        attempts_left -= 1;
+        let error = match http.post(url).json(&body).send().await {
+            Ok(response) if response.status().is_success() => return Ok(()),
+            Ok(response) => {
+                let status = response.status();
+                let text = response.text().await.unwrap_or_default();
+                let retry = status == reqwest::StatusCode::NOT_FOUND || status.is_server_error();
+                if !retry {
+                    return Err(format!("{status}: {text}"));
+                }
+                format!("{status}: {text}")
+            }
+            Err(error) => error.to_string(),
+        };
+        if attempts_left == 0 {
+            return Err(error);
+        }
+        tokio::time::sleep(delay).await;
+        delay *= 2;
+    }
+}
