@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The indexer's figures for docs/benchmarks.md: market query latency on SQLite and PostgreSQL
 # at 1k, 10k and 100k machines, catch-up throughput from a dev node, live lag. Prints markdown.
-# Takes about 10 minutes (most of it waiting for the dev chain to grow past the dense blocks).
+# Takes about 25 minutes, most of it waiting for the dev chain to grow 400 empty blocks (3 s each)
+# for the empty-block catch-up figure.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 [ -x "$MATRIXAI_NODE" ] || "$REPO_ROOT/scripts/build-node.sh"

@@ -1,13 +1,19 @@
 //! The trainer agent's device figures (docs/benchmarks.md, "Trainer agent"):
 //! `scripts/bench-client.sh`.
 //!
-//! f32 GEMM GFLOPS of the agent's measurement (`matrixmultiply`, rows split across threads)
-//! against numpy's `a @ b` (OpenBLAS) on the same machine, same sizes, same thread counts, in
-//! this same run. Goal: at least 80 % of numpy with all threads.
+//! 1. f32 GEMM GFLOPS of the agent's measurement (`matrixmultiply`, rows split across threads)
+//!    against numpy's `a @ b` (OpenBLAS) on the same machine, same sizes, same thread counts,
+//!    in this same run. Goal: at least 80 % of numpy with all threads.
+//! 2. Training-time estimation error: `matrixai_pot::estimate` from this machine's measured
+//!    figures against the measured time of `train_bundle` (what the agent runs), for the four
+//!    example specs and versions with 4x and 16x the epochs. Goal: within 15 %.
 
-use matrixai_client::assess::gemm_gflops;
+use matrixai_client::assess::{disk_mbps, gemm_gflops, train_samples_per_s};
+use matrixai_pot::estimate::{MachineSpeed, estimate};
+use matrixai_pot::{Exec, PreparedData, TaskSpec, train_bundle};
 use std::process::Command;
 use std::time::Duration;
+use std::time::Instant;
 
 const SIZES: [usize; 3] = [512, 1024, 2048];
 const MIN_TIME: Duration = Duration::from_secs(3);
@@ -69,6 +75,47 @@ fn numpy_version() -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
 
+/// Estimated against measured seconds of `train_bundle` for each example spec and scale.
+fn estimation_error(threads: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let (disk_write_mbps, _) = disk_mbps(dir.path(), 256 << 20).unwrap();
+    let speed = MachineSpeed {
+        reference_samples_per_s: train_samples_per_s(threads, MIN_TIME).unwrap(),
+        disk_write_mbps,
+        download_mbps: 10.0,
+    };
+    println!(
+        "\nMachine: {:.0} samples/s on digits-mlp, disk write {disk_write_mbps:.0} MB/s, {threads} threads\n",
+        speed.reference_samples_per_s
+    );
+    println!("| spec | epochs | estimated s | measured s | error |\n|---|---:|---:|---:|---:|");
+    let exec = Exec::new(threads, None).unwrap();
+    let mut worst: f64 = 0.0;
+    for (name, json) in matrixai_pot::examples::ALL {
+        for scale in [1, 4, 16] {
+            let mut spec = TaskSpec::from_json(json.as_bytes()).unwrap();
+            spec.epochs *= scale;
+            let estimated = estimate(&spec, &speed).unwrap().total_s;
+            let data = PreparedData::for_spec(&spec, None).unwrap();
+            let out = dir.path().join(format!("{name}-{scale}"));
+            let started = Instant::now();
+            train_bundle(&spec, &data, &out, &exec, |_, _| {}).unwrap();
+            let measured = started.elapsed().as_secs_f64();
+            let error = (estimated - measured) / measured;
+            worst = worst.max(error.abs());
+            println!(
+                "| {name} | {} | {estimated:.3} | {measured:.3} | {:+.1} % |",
+                spec.epochs,
+                error * 100.0
+            );
+        }
+    }
+    println!(
+        "\nLargest error: {:.1} % (goal: within 15 %)",
+        worst * 100.0
+    );
+}
+
 fn main() {
     let all = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
@@ -96,4 +143,5 @@ fn main() {
             );
         }
     }
+    estimation_error(all);
 }

@@ -54,8 +54,8 @@ pub struct Options {
     /// Where orders' data, checkpoints and state live. Default: the data directory's `client`.
     #[arg(long, env = "MATRIXAI_WORK_DIR", global = true)]
     pub work_dir: Option<PathBuf>,
-    /// Where models and proof bundles are uploaded: file:///DIR, s3://BUCKET/PREFIX or
-    /// ipfs://. Default: file://WORK_DIR/storage.
+    /// Where models and proof bundles are uploaded: file:///DIR. Default:
+    /// file://WORK_DIR/storage.
     #[arg(long, env = "MATRIXAI_STORAGE", global = true)]
     pub storage: Option<String>,
     /// Threads for training and measurements. Default: all hardware threads.
@@ -270,14 +270,14 @@ fn read_file(path: &Path) -> Result<FileConfig, ClientError> {
         .map_err(|e| ClientError::Config(format!("configuration file {}: {e}", path.display())))
 }
 
-/// The storage URI schemes the agent uploads to (DESIGN.md, "Storage URIs").
+/// The storage targets the agent uploads to: a local directory so far (S3 and IPFS are the
+/// next slice; refused here rather than at the first upload).
 fn check_storage(uri: &str) -> Result<(), ClientError> {
-    let known = ["file:///", "s3://", "ipfs://"];
-    if known.iter().any(|scheme| uri.starts_with(scheme)) {
+    if uri.starts_with("file:///") {
         Ok(())
     } else {
         Err(ClientError::Config(format!(
-            "storage {uri:?} is not file:///ABSOLUTE/DIR, s3://BUCKET[/PREFIX] or ipfs://"
+            "storage {uri:?} is not file:///ABSOLUTE/DIR (S3 and IPFS targets are not supported yet)"
         )))
     }
 }

@@ -1,0 +1,23 @@
+# matrixai-client, the trainer agent, built as the README builds it (the root workspace, release).
+#   docker build -f docker/client.Dockerfile -t matrixai-client .
+#   docker run -v matrixai-work:/home/matrixai/work -v /path/to/seller.key:/run/secrets/key:ro \
+#     -e MATRIXAI_NODE_URL=ws://NODE:9944 -e MATRIXAI_INDEXER_URL=http://INDEXER:8080 \
+#     -e MATRIXAI_KEY_FILE=/run/secrets/key matrixai-client run
+# GPUs: with the NVIDIA container toolkit (`--gpus all`) NVML is found at run time; without it
+# the agent reports no GPU.
+FROM rust:1.95-bookworm AS builder
+WORKDIR /src
+COPY Cargo.toml Cargo.lock ./
+COPY artifacts ./artifacts
+COPY crates ./crates
+RUN CARGO_TARGET_DIR=/target cargo build --locked --release -p matrixai-client
+
+FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates && rm -rf /var/lib/apt/lists/* \
+	&& useradd --create-home --uid 1000 matrixai
+COPY --from=builder /target/release/matrixai-client /usr/local/bin/matrixai-client
+USER matrixai
+ENV MATRIXAI_WORK_DIR=/home/matrixai/work
+VOLUME ["/home/matrixai/work"]
+ENTRYPOINT ["matrixai-client"]
+CMD ["run"]
