@@ -25,6 +25,10 @@
 //!         disk_write_mbps: 900.0,
 //!         disk_read_mbps: 2_100.0,
 //!         train_samples_per_s: 52_000.0,
+//!         conv_train_samples_per_s: 9_000.0,
+//!         step_overhead_us: 20.0,
+//!         layer_overhead_us: 5.0,
+//!         checkpoint_ms: 0.2,
 //!         index: 3.2,
 //!     },
 //! };
@@ -110,9 +114,18 @@ pub struct Performance {
     pub memory_gbps: f64,
     pub disk_write_mbps: f64,
     pub disk_read_mbps: f64,
-    /// Reference training throughput of the Proof-of-Training engine.
+    /// Reference training throughput of the Proof-of-Training engine (the `digits-mlp`
+    /// example spec).
     pub train_samples_per_s: f64,
-    /// The performance index combining the figures above (formula in docs/indexer.md).
+    /// The same for a convolutional model (the `digits-cnn` example spec).
+    pub conv_train_samples_per_s: f64,
+    /// The engine's fixed cost of one optimizer step, whatever its size, in microseconds, and
+    /// its fixed cost per layer and step: what dominates small models' training time.
+    pub step_overhead_us: f64,
+    pub layer_overhead_us: f64,
+    /// The fixed cost of writing one checkpoint file, in milliseconds.
+    pub checkpoint_ms: f64,
+    /// The performance index combining the figures above (formula in docs/trainer-guide.md).
     pub index: f64,
 }
 
@@ -206,6 +219,16 @@ impl MachineMetadata {
                 "performance.train_samples_per_s",
                 performance.train_samples_per_s,
             ),
+            (
+                "performance.conv_train_samples_per_s",
+                performance.conv_train_samples_per_s,
+            ),
+            ("performance.step_overhead_us", performance.step_overhead_us),
+            (
+                "performance.layer_overhead_us",
+                performance.layer_overhead_us,
+            ),
+            ("performance.checkpoint_ms", performance.checkpoint_ms),
             ("performance.index", performance.index),
         ] {
             if !value.is_finite() || value < 0.0 {
@@ -266,6 +289,10 @@ pub fn example(region: &str, index: f64) -> MachineMetadata {
             disk_write_mbps: 900.0,
             disk_read_mbps: 2_100.0,
             train_samples_per_s: 52_000.0,
+            conv_train_samples_per_s: 9_000.0,
+            step_overhead_us: 20.0,
+            layer_overhead_us: 5.0,
+            checkpoint_ms: 0.2,
             index,
         },
     }

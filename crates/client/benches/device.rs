@@ -8,7 +8,9 @@
 //!    figures against the measured time of `train_bundle` (what the agent runs), for the four
 //!    example specs and versions with 4x and 16x the epochs. Goal: within 15 %.
 
-use matrixai_client::assess::{disk_mbps, gemm_gflops, train_samples_per_s};
+use matrixai_client::assess::{
+    conv_train_samples_per_s, disk_mbps, fixed_costs, gemm_gflops, train_samples_per_s,
+};
 use matrixai_pot::estimate::{MachineSpeed, estimate};
 use matrixai_pot::{Exec, PreparedData, TaskSpec, train_bundle};
 use std::process::Command;
@@ -79,14 +81,24 @@ fn numpy_version() -> String {
 fn estimation_error(threads: usize) {
     let dir = tempfile::tempdir().unwrap();
     let (disk_write_mbps, _) = disk_mbps(dir.path(), 256 << 20).unwrap();
+    let costs = fixed_costs(dir.path(), threads, MIN_TIME).unwrap();
     let speed = MachineSpeed {
-        reference_samples_per_s: train_samples_per_s(threads, MIN_TIME).unwrap(),
+        reference_samples_per_s: train_samples_per_s(dir.path(), threads, MIN_TIME).unwrap(),
+        conv_reference_samples_per_s: conv_train_samples_per_s(dir.path(), threads, MIN_TIME)
+            .unwrap(),
+        step_overhead_s: costs.step_us / 1e6,
+        layer_overhead_s: costs.layer_us / 1e6,
+        checkpoint_s: costs.checkpoint_ms / 1e3,
         disk_write_mbps,
         download_mbps: 10.0,
     };
     println!(
-        "\nMachine: {:.0} samples/s on digits-mlp, disk write {disk_write_mbps:.0} MB/s, {threads} threads\n",
-        speed.reference_samples_per_s
+        "\nMachine: {:.0} samples/s on digits-mlp, {:.0} on digits-cnn, {:.1} µs per step, {:.1} µs per layer, {:.3} ms per checkpoint, disk write {disk_write_mbps:.0} MB/s, {threads} threads\n",
+        speed.reference_samples_per_s,
+        speed.conv_reference_samples_per_s,
+        costs.step_us,
+        costs.layer_us,
+        costs.checkpoint_ms
     );
     println!("| spec | epochs | estimated s | measured s | error |\n|---|---:|---:|---:|---:|");
     let exec = Exec::new(threads, None).unwrap();

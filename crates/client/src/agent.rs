@@ -28,12 +28,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
-/// Download speed assumed for a dataset when estimating, MB/s.
-const ASSUMED_DOWNLOAD_MBPS: f64 = 10.0;
-/// An order is refused when its estimated time, times this, exceeds the time left.
-const ESTIMATE_MARGIN: f64 = 1.5;
-/// Room kept for uploading and the two chain calls after training.
-const REPORTING_SECONDS: f64 = 60.0;
 /// Share of the machine's memory an order may use.
 const MEMORY_SHARE: f64 = 0.8;
 
@@ -83,11 +77,15 @@ impl Agent {
         tracing::info!(machine = %shared.machine_id, index = performance.index, "machine shared");
         Ok(Self {
             device: Device::detect(&settings.work_dir)?,
-            speed: MachineSpeed {
-                reference_samples_per_s: performance.train_samples_per_s,
-                disk_write_mbps: performance.disk_write_mbps,
-                download_mbps: ASSUMED_DOWNLOAD_MBPS,
-            },
+            speed: MachineSpeed::from_measurements(
+                [
+                    performance.train_samples_per_s,
+                    performance.conv_train_samples_per_s,
+                ],
+                [performance.step_overhead_us, performance.layer_overhead_us],
+                performance.checkpoint_ms,
+                performance.disk_write_mbps,
+            ),
             settings,
             client,
             owner,
@@ -478,7 +476,7 @@ impl Agent {
             .map_err(matrixai_chain::ChainError::from)?;
         let blocks_left = u64::from(order.deadline).saturating_sub(state.block_number());
         let seconds_left = blocks_left as f64 * block_ms as f64 / 1000.0;
-        let needed = estimate.total_s * ESTIMATE_MARGIN + REPORTING_SECONDS;
+        let needed = estimate.needed_s();
         if needed > seconds_left {
             return Ok(Err(Refusal::new(
                 FailureCode::DurationTooShort,

@@ -8,12 +8,13 @@
 //! - the work directory's disk: sequential write with `fsync`, then sequential read after the
 //!   written pages are dropped from the page cache;
 //! - the Proof-of-Training engine's samples/s on the `digits-mlp` example spec, the training
-//!   the market's orders actually run.
+//!   the market's orders actually run, and the fixed costs of a step and of a checkpoint that
+//!   dominate small models (docs/estimation.md).
 
 use crate::ClientError;
 use crate::progress::Progress;
 use matrixai_chain::machine_metadata::Performance;
-use matrixai_pot::{Exec, PreparedData, TaskSpec, Trainer};
+use matrixai_pot::{Exec, PreparedData, TaskSpec, train_bundle};
 use rayon::prelude::*;
 use std::io::{Read, Write};
 use std::path::Path;
@@ -21,17 +22,17 @@ use std::time::{Duration, Instant};
 
 /// The reference machine the index is relative to (index 1.0): round figures close to what the
 /// project's 2-core development machine measures (AMD EPYC Zen 4, 2026-11-29: 196 GFLOPS,
-/// 47.5 GB/s, 381 000 samples/s; docs/benchmarks.md, "Trainer agent").
+/// 47.5 GB/s, 216 000 samples/s; docs/benchmarks.md, "Trainer agent").
 pub const REFERENCE_GEMM_GFLOPS: f64 = 200.0;
 pub const REFERENCE_MEMORY_GBPS: f64 = 50.0;
-pub const REFERENCE_TRAIN_SAMPLES_PER_S: f64 = 400_000.0;
+pub const REFERENCE_TRAIN_SAMPLES_PER_S: f64 = 200_000.0;
 /// Weights of the index's geometric mean: training throughput and GEMM decide how fast an
 /// order trains; memory bandwidth decides the element-wise layers and data loading.
 pub const WEIGHT_GEMM: f64 = 0.4;
 pub const WEIGHT_TRAIN: f64 = 0.4;
 pub const WEIGHT_MEMORY: f64 = 0.2;
 
-/// The performance index: `(gemm / 200)^0.4 × (train / 400 000)^0.4 × (memory / 50)^0.2`, a
+/// The performance index: `(gemm / 200)^0.4 × (train / 200 000)^0.4 × (memory / 50)^0.2`, a
 /// weighted geometric mean of the ratios to the reference machine, so a machine twice as fast
 /// at everything scores twice as much, and no single figure can be inflated to dominate. Disk
 /// speed is reported beside it, not in it: training reads its data from memory.
@@ -57,7 +58,7 @@ pub struct Budget {
 }
 
 impl Default for Budget {
-    /// About ten seconds on a 2-core machine; 400 MB of memory, 256 MB of disk.
+    /// About twenty seconds on a 2-core machine; 400 MB of memory, 256 MB of disk.
     fn default() -> Self {
         Self {
             gemm_size: 1536,
@@ -94,8 +95,19 @@ pub fn assess(
     ));
 
     let step = progress.step("training engine (digits-mlp)");
-    let train_samples_per_s = train_samples_per_s(threads, budget.min_time)?;
+    let train_samples_per_s = train_samples_per_s(work_dir, threads, budget.min_time)?;
     step.done(format!("{train_samples_per_s:.0} samples/s"));
+
+    let step = progress.step("training engine (digits-cnn)");
+    let conv_train_samples_per_s = conv_train_samples_per_s(work_dir, threads, budget.min_time)?;
+    step.done(format!("{conv_train_samples_per_s:.0} samples/s"));
+
+    let step = progress.step("fixed costs of a training step, a layer and a checkpoint");
+    let costs = fixed_costs(work_dir, threads, budget.min_time / 4)?;
+    step.done(format!(
+        "{:.1} µs per step, {:.1} µs per layer, {:.3} ms per checkpoint",
+        costs.step_us, costs.layer_us, costs.checkpoint_ms
+    ));
 
     Ok(Performance {
         gemm_gflops: round(gemm_gflops),
@@ -103,6 +115,10 @@ pub fn assess(
         disk_write_mbps: round(disk_write_mbps),
         disk_read_mbps: round(disk_read_mbps),
         train_samples_per_s: round(train_samples_per_s),
+        conv_train_samples_per_s: round(conv_train_samples_per_s),
+        step_overhead_us: round(costs.step_us),
+        layer_overhead_us: round(costs.layer_us),
+        checkpoint_ms: (costs.checkpoint_ms * 1000.0).round() / 1000.0,
         index: performance_index(gemm_gflops, memory_gbps, train_samples_per_s),
     })
 }
@@ -248,29 +264,134 @@ fn drop_from_page_cache(file: &std::fs::File) {
 fn drop_from_page_cache(_file: &std::fs::File) {}
 
 /// Samples per second of the Proof-of-Training engine training the `digits-mlp` example spec
-/// (its bundled dataset, its batch size) on `threads` threads.
-pub fn train_samples_per_s(threads: usize, min_time: Duration) -> Result<f64, ClientError> {
-    let spec = TaskSpec::from_json(matrixai_pot::examples::DIGITS_MLP.as_bytes())?;
-    let plan = spec.validate()?;
-    let data = PreparedData::for_spec(&spec, None)?;
+/// (its bundled dataset and batch size, no checkpoints but the first and last) on `threads`
+/// threads, in `train_bundle`, the loop the agent runs: from a run and one twice as long, so
+/// that each run's fixed costs (evaluation, the model file) cancel.
+pub fn train_samples_per_s(
+    dir: &Path,
+    threads: usize,
+    min_time: Duration,
+) -> Result<f64, ClientError> {
+    samples_per_s(matrixai_pot::examples::DIGITS_MLP, dir, threads, min_time)
+}
+
+/// The same for the convolutional `digits-cnn` example spec.
+pub fn conv_train_samples_per_s(
+    dir: &Path,
+    threads: usize,
+    min_time: Duration,
+) -> Result<f64, ClientError> {
+    samples_per_s(matrixai_pot::examples::DIGITS_CNN, dir, threads, min_time)
+}
+
+fn samples_per_s(
+    json: &str,
+    dir: &Path,
+    threads: usize,
+    min_time: Duration,
+) -> Result<f64, ClientError> {
+    let spec = TaskSpec::from_json(json.as_bytes())?;
+    Ok(spec.batch_size as f64 / per_step_seconds(&spec, dir, threads, min_time)?)
+}
+
+/// The fixed costs of training in `train_bundle` on `threads` threads, in microseconds per
+/// optimizer step, microseconds per layer and step, and milliseconds per checkpoint. From
+/// specs whose arithmetic is too small to count: `iris-softmax` (one layer), the same with
+/// nine layers, and `iris-softmax` with a checkpoint after every step.
+pub fn fixed_costs(
+    dir: &Path,
+    threads: usize,
+    min_time: Duration,
+) -> Result<FixedCosts, ClientError> {
+    let shallow = TaskSpec::from_json(matrixai_pot::examples::IRIS_SOFTMAX.as_bytes())?;
+    let mut deep = shallow.clone();
+    deep.model.layers = std::iter::repeat_n(
+        [
+            matrixai_pot::spec::LayerSpec::Dense { units: 3 },
+            matrixai_pot::spec::LayerSpec::Relu,
+        ],
+        4,
+    )
+    .flatten()
+    .chain([matrixai_pot::spec::LayerSpec::Dense { units: 3 }])
+    .collect();
+    let shallow_step = per_step_seconds(&shallow, dir, threads, min_time)?;
+    let deep_step = per_step_seconds(&deep, dir, threads, min_time)?;
+    let layer_s = ((deep_step - shallow_step) / 8.0).max(0.0);
+    let step_s = (shallow_step - layer_s).max(0.0);
+
+    let mut dense = shallow.clone();
+    // A checkpoint every step, over a tenth of the epochs (the checkpoint limit allows it).
+    dense.epochs = (shallow.epochs / 10).max(1);
+    dense.checkpoint_interval = 1;
+    let dense_plan = dense.validate()?;
+    let mut sparse = dense.clone();
+    sparse.checkpoint_interval = u32::try_from(dense_plan.total_steps).unwrap_or(u32::MAX);
+    let extra_checkpoints = dense_plan.checkpoint_steps().len() as f64 - 2.0;
+    let dense_s = bundle_seconds(&dense, dir, threads, min_time)?;
+    let sparse_s = bundle_seconds(&sparse, dir, threads, min_time)?;
+    Ok(FixedCosts {
+        step_us: step_s * 1e6,
+        layer_us: layer_s * 1e6,
+        checkpoint_ms: ((dense_s - sparse_s) / extra_checkpoints).max(0.0) * 1e3,
+    })
+}
+
+/// The fixed costs of training (see [`fixed_costs`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FixedCosts {
+    pub step_us: f64,
+    pub layer_us: f64,
+    pub checkpoint_ms: f64,
+}
+
+/// Seconds per optimizer step of `spec` in `train_bundle` with only the first and last
+/// checkpoints: the difference between a run of its epochs and one of twice its epochs, over
+/// the difference in steps.
+fn per_step_seconds(
+    spec: &TaskSpec,
+    dir: &Path,
+    threads: usize,
+    min_time: Duration,
+) -> Result<f64, ClientError> {
+    let without_checkpoints = |epochs: u32| -> Result<(TaskSpec, u64), ClientError> {
+        let mut run = spec.clone();
+        run.epochs = epochs;
+        let total_steps = run.validate()?.total_steps;
+        run.checkpoint_interval = u32::try_from(total_steps).unwrap_or(u32::MAX);
+        Ok((run, total_steps))
+    };
+    let (short, short_steps) = without_checkpoints(spec.epochs)?;
+    let (long, long_steps) = without_checkpoints(spec.epochs.saturating_mul(2))?;
+    let short_s = bundle_seconds(&short, dir, threads, min_time)?;
+    let long_s = bundle_seconds(&long, dir, threads, min_time)?;
+    Ok((long_s - short_s).max(long_s * 0.25) / (long_steps - short_steps) as f64)
+}
+
+/// Seconds of `train_bundle` for `spec` (its data prepared beforehand) into a scratch
+/// directory of `dir`, removed afterwards: the best of the runs made in `min_time` (at least
+/// two).
+fn bundle_seconds(
+    spec: &TaskSpec,
+    dir: &Path,
+    threads: usize,
+    min_time: Duration,
+) -> Result<f64, ClientError> {
+    let data = PreparedData::for_spec(spec, None)?;
     let exec = Exec::new(threads, None)?;
-    let mut trainer = Trainer::new(&spec, &plan, &data, &exec)?;
-    let mut state = trainer.initial_checkpoint();
-    let steps_per_round = plan.steps_per_epoch.min(plan.total_steps);
+    let scratch = dir.join(".matrixai-training-assessment");
     let mut failure = None;
     let seconds = best_seconds(min_time, || {
-        if state.step + steps_per_round > plan.total_steps {
-            state = trainer.initial_checkpoint();
-        }
-        let end = state.step + steps_per_round;
-        if let Err(error) = trainer.run_until(&mut state, end) {
+        let _ = std::fs::remove_dir_all(&scratch);
+        if let Err(error) = train_bundle(spec, &data, &scratch, &exec, |_, _| {}) {
             failure.get_or_insert(error);
         }
     });
-    if let Some(error) = failure {
-        return Err(error.into());
+    let _ = std::fs::remove_dir_all(&scratch);
+    match failure {
+        Some(error) => Err(error.into()),
+        None => Ok(seconds),
     }
-    Ok((steps_per_round * plan.batch_size) as f64 / seconds)
 }
 
 #[cfg(test)]
@@ -340,6 +461,11 @@ mod tests {
         let (write, read) = disk_mbps(dir.path(), 8 << 20).unwrap();
         assert!(write > 0.0 && read > 0.0);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
-        assert!(train_samples_per_s(1, Duration::ZERO).unwrap() > 0.0);
+        assert!(train_samples_per_s(dir.path(), 1, Duration::ZERO).unwrap() > 0.0);
+        assert!(conv_train_samples_per_s(dir.path(), 1, Duration::ZERO).unwrap() > 0.0);
+        let costs = fixed_costs(dir.path(), 1, Duration::ZERO).unwrap();
+        assert!(costs.step_us >= 0.0 && costs.layer_us >= 0.0 && costs.checkpoint_ms >= 0.0);
+        assert!(costs.step_us + costs.layer_us > 0.0);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }

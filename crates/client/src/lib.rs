@@ -287,8 +287,12 @@ fn print_device(
         performance.disk_write_mbps, performance.disk_read_mbps
     );
     println!(
-        "training   {:.0} samples/s (digits-mlp)",
-        performance.train_samples_per_s
+        "training   {:.0} samples/s (digits-mlp), {:.0} (digits-cnn)",
+        performance.train_samples_per_s, performance.conv_train_samples_per_s
+    );
+    println!(
+        "fixed      {:.1} µs per step, {:.1} µs per layer, {:.3} ms per checkpoint",
+        performance.step_overhead_us, performance.layer_overhead_us, performance.checkpoint_ms
     );
     println!(
         "index      {:.3} (1.0 = the reference machine)",

@@ -299,25 +299,34 @@ impl Architecture {
     /// weight gradients), and 3 per element of the other layers. What the trainer agent's time
     /// estimate scales by (docs/estimation.md).
     pub fn training_flops_per_sample(&self) -> u64 {
-        self.layers
-            .iter()
-            .map(|layer| {
-                let uses = match *layer {
-                    Layer::Dense {
-                        inputs, outputs, ..
-                    } => inputs * outputs,
-                    Layer::Conv2d {
-                        geometry: g,
-                        out_channels,
-                        ..
-                    } => g.out_height * g.out_width * out_channels * g.patch_len(),
-                    Layer::Relu { .. } | Layer::MaxPool2d { .. } | Layer::Flatten { .. } => {
-                        return 3 * layer.output_len() as u64;
-                    }
-                };
-                6 * uses as u64
-            })
-            .sum()
+        let (convolution, other) = self.training_flops_by_kind();
+        convolution + other
+    }
+
+    /// [`Self::training_flops_per_sample`] split into convolution layers' and the others': a
+    /// convolution's FLOPs run at another rate (patches gathered and scattered around its GEMM).
+    pub fn training_flops_by_kind(&self) -> (u64, u64) {
+        let mut convolution = 0;
+        let mut other = 0;
+        for layer in &self.layers {
+            match *layer {
+                Layer::Dense {
+                    inputs, outputs, ..
+                } => other += 6 * (inputs * outputs) as u64,
+                Layer::Conv2d {
+                    geometry: g,
+                    out_channels,
+                    ..
+                } => {
+                    convolution +=
+                        6 * (g.out_height * g.out_width * out_channels * g.patch_len()) as u64
+                }
+                Layer::Relu { .. } | Layer::MaxPool2d { .. } | Layer::Flatten { .. } => {
+                    other += 3 * layer.output_len() as u64
+                }
+            }
+        }
+        (convolution, other)
     }
 
     /// PyTorch's default ranges (`kaiming_uniform_(a = sqrt(5))` for weights and the bias rule):

@@ -93,6 +93,7 @@ fn prometheus() -> PrometheusHandle {
         machines::detail,
         orders::mine,
         orders::detail,
+        orders::estimate,
         logs::add,
         logs::list,
         logs::stream,
@@ -111,6 +112,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/machine/mine", post(machines::mine))
         .route("/api/machine/{id}", get(machines::detail))
         .route("/api/order/mine", post(orders::mine))
+        .route("/api/order/estimate", post(orders::estimate))
         .route("/api/order/{id}", get(orders::detail))
         .route("/api/log/add", post(logs::add))
         .route("/api/log/list", post(logs::list))

@@ -294,3 +294,105 @@ pub async fn events_where(db: &Database, condition: Cond) -> Result<Vec<EventVie
     }
     Ok(events)
 }
+
+/// `/api/order/estimate`'s request: a task spec and the machine that would train it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EstimateRequest {
+    /// The task spec (docs/proof-of-training.md, "Task spec"), as the order's metadata carries it.
+    #[schema(value_type = Object)]
+    pub spec: serde_json::Value,
+    pub machine_id: String,
+}
+
+/// How long the spec trains on the machine and what ordering it costs (docs/estimation.md).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EstimateResponse {
+    pub machine_id: String,
+    /// Seconds, by part, and in total.
+    pub download_s: f64,
+    pub train_s: f64,
+    pub checkpoint_s: f64,
+    pub evaluate_s: f64,
+    pub total_s: f64,
+    /// Hours to order so that the machine's agent accepts the order: the estimate times 1.5
+    /// plus a minute for reporting, rounded up.
+    pub hours: u32,
+    /// The machine's current price per hour (decimal string in the smallest unit); absent when
+    /// it is not listed.
+    pub price_per_hour: Option<String>,
+    /// `hours × price_per_hour`.
+    pub cost: Option<String>,
+    /// Whether `hours` is within the offer's maximum duration.
+    pub within_max_duration: Option<bool>,
+}
+
+#[utoipa::path(post, path = "/api/order/estimate", request_body = EstimateRequest,
+    responses((status = 200, body = EstimateResponse), super::BodyErrors,
+        (status = 404, body = super::ErrorBody, description = "no such machine"),
+        (status = 422, body = super::ErrorBody, description = "the spec is invalid, or the machine has no performance figures")))]
+pub async fn estimate(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<EstimateRequest>,
+) -> Result<ApiJson<EstimateResponse>, ApiError> {
+    let machine_id = parse_id("machine_id", &request.machine_id)?;
+    let invalid = |message: String| ApiError {
+        status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+        code: "invalid_spec",
+        message,
+    };
+    let spec_bytes = serde_json::to_vec(&request.spec).expect("a JSON value serializes");
+    let spec = matrixai_pot::TaskSpec::from_json(&spec_bytes)
+        .map_err(|error| invalid(format!("spec: {error}")))?;
+    let select = Query::select()
+        .columns(crate::store::MACHINE_COLUMNS)
+        .from("machines")
+        .and_where(Expr::col("machine_id").eq(machine_id.as_str()))
+        .and_where(Expr::col("removed_at").is_null())
+        .to_owned();
+    let machine = state
+        .database
+        .fetch_optional(&select)
+        .await?
+        .map(|row| crate::store::MachineRow::from_row(&row))
+        .transpose()?
+        .ok_or_else(|| ApiError::not_found(format!("no machine {machine_id} is registered")))?;
+    let performance =
+        matrixai_chain::machine_metadata::MachineMetadata::parse(machine.metadata.as_bytes())
+            .map_err(|error| ApiError {
+                status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                code: "no_performance",
+                message: format!(
+                    "machine {machine_id} has no readable performance figures: {error}"
+                ),
+            })?
+            .performance;
+    let speed = matrixai_pot::estimate::MachineSpeed::from_measurements(
+        [
+            performance.train_samples_per_s,
+            performance.conv_train_samples_per_s,
+        ],
+        [performance.step_overhead_us, performance.layer_overhead_us],
+        performance.checkpoint_ms,
+        performance.disk_write_mbps,
+    );
+    let estimate = matrixai_pot::estimate::estimate(&spec, &speed)
+        .map_err(|error| invalid(format!("spec: {error}")))?;
+    let hours = estimate.hours_to_order();
+    let price = machine.price_per_hour.filter(|_| machine.listed);
+    Ok(ApiJson(EstimateResponse {
+        machine_id,
+        download_s: estimate.download_s,
+        train_s: estimate.train_s,
+        checkpoint_s: estimate.checkpoint_s,
+        evaluate_s: estimate.evaluate_s,
+        total_s: estimate.total_s,
+        hours,
+        price_per_hour: price.map(|p| p.to_string()),
+        cost: price.map(|p| p.saturating_mul(u128::from(hours)).to_string()),
+        within_max_duration: machine
+            .max_duration_hours
+            .filter(|_| machine.listed)
+            .map(|max| i64::from(hours) <= max),
+    }))
+}

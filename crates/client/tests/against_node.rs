@@ -1,8 +1,12 @@
-//! The trainer agent end to end, on a real dev node with a real indexer (SQLite): it shares
-//! the machine, trains an order, streams its log, uploads the bundle, completes and proves;
-//! and it fails, with the reason on chain and the buyer refunded, the orders it cannot do.
+//! The trainer agent against a real dev node, each test with its own node, side by side:
+//! - device share: register with measured metadata, list, re-price, idempotent re-runs,
+//!   another account refused, unshare returning the deposit;
+//! - end to end with a real indexer (SQLite): the indexer's estimate, then the agent trains an
+//!   order, streams its log, uploads the bundle, completes and proves;
+//! - the orders it cannot do fail, with the reason on chain and the buyer refunded.
 
 use futures::StreamExt;
+use matrixai_chain::machine_metadata::MachineMetadata;
 use matrixai_chain::order_result::{FailureCode, OrderResult};
 use matrixai_chain::runtime::hashrate_market::Event;
 use matrixai_chain::testing::TestNode;
@@ -11,6 +15,8 @@ use matrixai_client::agent::Agent;
 use matrixai_client::assess::Budget;
 use matrixai_client::config::{Options, Settings};
 use matrixai_client::order::{OrderState, Status};
+use matrixai_client::progress::Progress;
+use matrixai_client::share::{self, MachineIdentity};
 use matrixai_pot::{Commitment, Exec, PreparedData, TaskSpec, Verdict, Verifier};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -147,6 +153,54 @@ async fn the_agent_trains_delivers_and_proves_an_order() {
 
     let mut events = Box::pin(client.market_events().await.unwrap());
     let spec = TaskSpec::from_json(matrixai_pot::examples::IRIS_SOFTMAX.as_bytes()).unwrap();
+    let http = matrixai_chain::storage::http_client();
+
+    // What the buyer sees before paying: the indexer's estimate for this spec on this machine.
+    let machine = ids::uuid(&agent.machine_id());
+    let estimate_for = |spec: Value, machine: String| {
+        let http = http.clone();
+        let url = format!("{indexer_url}/api/order/estimate");
+        async move {
+            let response = http
+                .post(url)
+                .json(&json!({ "spec": spec, "machine_id": machine }))
+                .send()
+                .await
+                .unwrap();
+            (
+                response.status().as_u16(),
+                response.json::<Value>().await.unwrap(),
+            )
+        }
+    };
+    let iris: Value = serde_json::from_str(matrixai_pot::examples::IRIS_SOFTMAX).unwrap();
+    let (status, estimate) = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            // The indexer may be a block behind the agent's registration.
+            let (status, body) = estimate_for(iris.clone(), machine.clone()).await;
+            if status != 404 {
+                return (status, body);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{estimate}");
+    assert_eq!(estimate["hours"], 1, "{estimate}");
+    assert!(estimate["total_s"].as_f64().unwrap() > 0.0);
+    assert_eq!(estimate["price_per_hour"], UNIT.to_string());
+    assert_eq!(estimate["cost"], UNIT.to_string());
+    assert_eq!(estimate["within_max_duration"], true);
+    let (status, error) = estimate_for(json!({"v": 1}), machine.clone()).await;
+    assert_eq!(
+        (status, error["code"].as_str()),
+        (422, Some("invalid_spec")),
+        "{error}"
+    );
+    let (status, _) = estimate_for(iris.clone(), ids::uuid(&[9; 16])).await;
+    assert_eq!(status, 404);
+
     let order_id: OrderId = [0x11; 16];
     place(
         &client,
@@ -208,7 +262,6 @@ async fn the_agent_trains_delivers_and_proves_an_order() {
     assert_eq!(state.accuracy_ppm, Some(delivery.accuracy_ppm));
 
     // The indexer lists the order's log with its loss values, signed by the seller.
-    let http = matrixai_chain::storage::http_client();
     let page: Value = http
         .post(format!("{indexer_url}/api/log/list"))
         .json(&json!({ "order_id": ids::uuid(&order_id), "limit": 1000 }))
@@ -332,4 +385,128 @@ async fn orders_the_machine_cannot_do_fail_with_a_reason_and_a_refund() {
         let state = final_state(&dir.path().join("work"), &order_id).await;
         assert_eq!(state.status, Status::Failed, "{case}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn share_registers_lists_reprices_and_unshares() {
+    let node = TestNode::dev().await.expect("a dev node");
+    let client = node.client().await.unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let empty = work.path().join("empty.toml");
+    std::fs::write(&empty, "").unwrap();
+    let mut options = Options {
+        config: Some(empty),
+        node: Some(node.rpc_url().to_string()),
+        work_dir: Some(work.path().to_path_buf()),
+        account_uri: Some("//Bob".into()),
+        price_per_hour: Some("2.5".into()),
+        max_duration_hours: Some(12),
+        disk_gb: Some(1),
+        region: Some("eu-west".into()),
+        ..Options::default()
+    };
+    let settings = Settings::resolve(&options).unwrap();
+    let bob = keys::dev::bob();
+    let progress = Progress::plain();
+    let reserved_before = client
+        .finalized_state()
+        .await
+        .unwrap()
+        .balance(&keys::account_id(&bob))
+        .await
+        .unwrap()
+        .reserved;
+
+    let shared = share::share(&settings, &client, &bob, &quick(), &progress)
+        .await
+        .unwrap();
+    assert!(shared.registered && shared.offer_changed);
+    let identity = MachineIdentity::load(work.path()).unwrap().unwrap();
+    assert_eq!(identity.machine_id, shared.machine_id);
+    let state = client.finalized_state().await.unwrap();
+    let machine = state
+        .machine(identity.id())
+        .await
+        .unwrap()
+        .expect("on chain");
+    assert_eq!(machine.owner, keys::account_id(&bob));
+    let metadata = MachineMetadata::parse(&machine.metadata.0).expect("valid metadata");
+    assert_eq!(metadata.region, "eu-west");
+    assert_eq!(metadata.hardware.disk_gb, 1);
+    let performance = &metadata.performance;
+    assert!(performance.gemm_gflops > 0.0 && performance.train_samples_per_s > 0.0);
+    assert!(performance.index > 0.0);
+    let offer = machine.offer.expect("listed");
+    assert_eq!(
+        (
+            offer.price_per_hour,
+            offer.max_duration_hours,
+            offer.disk_gb
+        ),
+        (5 * UNIT / 2, 12, 1)
+    );
+    let deposit = machine.deposit;
+    assert_eq!(
+        state
+            .balance(&keys::account_id(&bob))
+            .await
+            .unwrap()
+            .reserved,
+        reserved_before + deposit
+    );
+
+    // Again, unchanged: nothing is submitted.
+    let again = share::share(&settings, &client, &bob, &quick(), &progress)
+        .await
+        .unwrap();
+    assert!(!again.registered && !again.offer_changed);
+    assert_eq!(again.machine_id, shared.machine_id);
+    assert_eq!(again.stale_metadata, None);
+
+    // A new price: the offer changes, the machine stays.
+    options.price_per_hour = Some("4".into());
+    let repriced_settings = Settings::resolve(&options).unwrap();
+    let repriced = share::share(&repriced_settings, &client, &bob, &quick(), &progress)
+        .await
+        .unwrap();
+    assert!(!repriced.registered && repriced.offer_changed);
+    let machine = client
+        .finalized_state()
+        .await
+        .unwrap()
+        .machine(identity.id())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(machine.offer.unwrap().price_per_hour, 4 * UNIT);
+
+    // Another account cannot take over this work directory's machine.
+    let charlie = keys::dev::charlie();
+    let error = share::share(&settings, &client, &charlie, &quick(), &progress)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains(&ids::account(&keys::account_id(&bob))),
+        "{error}"
+    );
+
+    // Unshare: delisted, removed, the deposit back, the identity gone.
+    let removed = share::unshare(&settings, &client, &bob).await.unwrap();
+    assert_eq!(removed.as_deref(), Some(shared.machine_id.as_str()));
+    let state = client.finalized_state().await.unwrap();
+    assert!(state.machine(identity.id()).await.unwrap().is_none());
+    assert_eq!(
+        state
+            .balance(&keys::account_id(&bob))
+            .await
+            .unwrap()
+            .reserved,
+        reserved_before
+    );
+    assert!(MachineIdentity::load(work.path()).unwrap().is_none());
+    assert_eq!(
+        share::unshare(&settings, &client, &bob).await.unwrap(),
+        None
+    );
 }
