@@ -61,6 +61,9 @@ pub struct Options {
     /// Threads for training and measurements. Default: all hardware threads.
     #[arg(long, env = "MATRIXAI_THREADS", global = true)]
     pub threads: Option<usize>,
+    /// Where `run` serves the orders' status as JSON. Default: 127.0.0.1:8090.
+    #[arg(long, env = "MATRIXAI_CLIENT_STATUS_LISTEN", global = true)]
+    pub status_listen: Option<std::net::SocketAddr>,
 }
 
 /// The configuration file: the same settings as [`Options`], snake_case keys.
@@ -78,6 +81,7 @@ struct FileConfig {
     work_dir: Option<PathBuf>,
     storage: Option<String>,
     threads: Option<usize>,
+    status_listen: Option<std::net::SocketAddr>,
 }
 
 /// Whose key signs. The secret itself never appears in `Debug` output.
@@ -140,6 +144,7 @@ pub struct Settings {
     pub work_dir: PathBuf,
     pub storage: String,
     pub threads: usize,
+    pub status_listen: std::net::SocketAddr,
 }
 
 impl Settings {
@@ -253,6 +258,10 @@ impl Settings {
             work_dir,
             storage,
             threads,
+            status_listen: options
+                .status_listen
+                .or(file.status_listen)
+                .unwrap_or_else(|| "127.0.0.1:8090".parse().expect("an address")),
         })
     }
 }

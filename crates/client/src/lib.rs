@@ -8,7 +8,7 @@
 //! - [`assess`]: what the machine does per second, and the performance index.
 //! - [`share`]: registering and listing the machine, and taking it off the market.
 //! - [`agent`]: the agent's loop: take each order placed on the machine, train, deliver, prove.
-//! - [`order`]: where each order stands, persisted per order.
+//! - [`order`]: where each order stands, persisted per order; [`status`]: the same over HTTP.
 //!
 //! See docs/trainer-guide.md.
 
@@ -20,6 +20,7 @@ pub mod files;
 pub mod order;
 pub mod progress;
 pub mod share;
+pub mod status;
 
 use clap::{Parser, Subcommand};
 use matrixai_chain::{Balance, ChainClient, UNIT};
@@ -178,6 +179,16 @@ pub async fn run(cli: Cli) -> Result<(), ClientError> {
             }
         }
         Command::Run => {
+            // Bound first, so that a busy port fails before the machine is measured.
+            let address = settings.status_listen;
+            let listener = tokio::net::TcpListener::bind(address).await.map_err(|e| {
+                ClientError::Config(format!(
+                    "cannot serve the status on {address}: {e}; choose another --status-listen"
+                ))
+            })?;
+            let status = status::router(settings.work_dir.clone());
+            tokio::spawn(async move { axum::serve(listener, status).await });
+            tracing::info!(%address, "serving the orders' status at /status");
             let agent = std::sync::Arc::new(
                 agent::Agent::start(settings, &assess::Budget::default()).await?,
             );

@@ -261,6 +261,31 @@ async fn the_agent_trains_delivers_and_proves_an_order() {
     assert_eq!(state.status, Status::ProofSubmitted);
     assert_eq!(state.accuracy_ppm, Some(delivery.accuracy_ppm));
 
+    // The agent's status endpoint serves the same state.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let status_url = format!("http://{}", listener.local_addr().unwrap());
+    let router = matrixai_client::status::router(dir.path().join("work"));
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let get = |path: String| {
+        let http = http.clone();
+        let url = format!("{status_url}{path}");
+        async move {
+            let response = http.get(url).send().await.unwrap();
+            (
+                response.status().as_u16(),
+                response.json::<Value>().await.unwrap(),
+            )
+        }
+    };
+    let (status, served) = get(format!("/status/{}", ids::uuid(&order_id))).await;
+    assert_eq!(status, 200);
+    assert_eq!(serde_json::from_value::<OrderState>(served).unwrap(), state);
+    let (status, all) = get("/status".into()).await;
+    assert_eq!((status, all["orders"].as_array().unwrap().len()), (200, 1));
+    assert_eq!(get(format!("/status/{}", ids::uuid(&[9; 16]))).await.0, 404);
+    let (status, error) = get("/status/not-an-id".into()).await;
+    assert_eq!((status, error["code"].as_str()), (400, Some("invalid_id")));
+
     // The indexer lists the order's log with its loss values, signed by the seller.
     let page: Value = http
         .post(format!("{indexer_url}/api/log/list"))
