@@ -328,7 +328,7 @@ impl Agent {
             // Training restarts from step 0 after an interruption (same bits: deterministic).
             std::fs::remove_dir_all(&bundle_dir).map_err(|e| ClientError::io(&bundle_dir, e))?;
         }
-        let logs = self.log_stream(order_id, order.placed_at, state.next_log_seq);
+        let mut logs = self.log_stream(order_id, order.placed_at, state.next_log_seq);
         logs.send(
             LogLevel::Info,
             format!("training started: {} steps", plan.total_steps),
@@ -574,8 +574,8 @@ impl Agent {
 /// logged locally.
 struct LogStream {
     records: mpsc::UnboundedSender<LogRecord>,
-    sender: tokio::task::JoinHandle<u64>,
-    next_seq: std::sync::atomic::AtomicU64,
+    sender: tokio::task::JoinHandle<()>,
+    next_seq: u64,
 }
 
 impl LogStream {
@@ -589,7 +589,6 @@ impl LogStream {
     ) -> Self {
         let (records, mut incoming) = mpsc::unbounded_channel::<LogRecord>();
         let sender = tokio::spawn(async move {
-            let mut last = next_seq;
             while let Some(first) = incoming.recv().await {
                 let mut batch = vec![first];
                 while batch.len() < matrixai_chain::training_log::MAX_RECORDS_PER_BATCH {
@@ -598,7 +597,6 @@ impl LogStream {
                         Err(_) => break,
                     }
                 }
-                last = batch.last().map_or(last, |r| r.seq + 1);
                 let batch = LogBatch {
                     order_id,
                     placed_at,
@@ -608,19 +606,17 @@ impl LogStream {
                     tracing::warn!(order = %ids::uuid(&order_id), %error, "training log not delivered to the indexer");
                 }
             }
-            last
         });
         Self {
             records,
             sender,
-            next_seq: next_seq.into(),
+            next_seq,
         }
     }
 
-    fn send(&self, level: LogLevel, message: String, metrics: Option<LogMetrics>) {
-        let seq = self
-            .next_seq
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    fn send(&mut self, level: LogLevel, message: String, metrics: Option<LogMetrics>) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
         tracing::info!(seq, "{message}");
         let _ = self.records.send(LogRecord {
             seq,
@@ -633,9 +629,9 @@ impl LogStream {
 
     /// Delivers what is queued and returns the next sequence number.
     async fn finish(self) -> u64 {
-        let next = self.next_seq.load(std::sync::atomic::Ordering::Relaxed);
         drop(self.records);
-        self.sender.await.unwrap_or(next).max(next)
+        let _ = self.sender.await;
+        self.next_seq
     }
 }
 
