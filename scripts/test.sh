@@ -25,6 +25,10 @@ command -v schemathesis >/dev/null 2>&1 || python3 -m pip install --quiet --disa
 	--root-user-action=ignore "schemathesis==4.32.5"
 export MATRIXAI_REQUIRE_SCHEMATHESIS=1
 
+echo "== storage servers for the storage tests: moto (S3) and Kubo (IPFS), from PyPI"
+eval "$("$REPO_ROOT/scripts/test-storage.sh")"
+export MATRIXAI_REQUIRE_STORAGE_SERVERS=1
+
 echo "== root workspace: off-chain crates and integration tests"
 (cd "$REPO_ROOT" && CARGO_TARGET_DIR="$ROOT_TARGET_DIR" cargo test --locked --release --workspace)
 

@@ -133,9 +133,30 @@ impl ChainClient {
         Call: Payload,
         S: Signer<MatrixAiConfig>,
     {
+        let nonce = self.next_nonce(&signer.account_id()).await?;
+        self.submit_with_nonce(call, signer, nonce).await
+    }
+
+    /// The nonce `who`'s next transaction takes: past the finalized ones and those waiting in
+    /// the node's pool.
+    pub async fn next_nonce(&self, who: &AccountId) -> Result<u64, ChainError> {
+        Ok(self.legacy.system_account_next_index(who).await?)
+    }
+
+    /// [`Self::submit`] with a nonce chosen by the caller, who may have recorded it first to
+    /// learn, after a crash, whether the transaction made it ([`StateView::nonce`]).
+    pub async fn submit_with_nonce<Call, S>(
+        &self,
+        call: &Call,
+        signer: &S,
+        nonce: u64,
+    ) -> Result<Finalized, ChainError>
+    where
+        Call: Payload,
+        S: Signer<MatrixAiConfig>,
+    {
         let call_name = format!("{}.{}", call.pallet_name(), call.call_name());
         let account = signer.account_id();
-        let nonce = self.legacy.system_account_next_index(&account).await?;
         let params = TxParamsBuilder::new().nonce(nonce).build();
         let mut transactions = self.api.at_current_block().await?.transactions();
         let progress = transactions
@@ -359,6 +380,19 @@ impl StateView {
 
     pub fn block_hash(&self) -> Hash {
         self.at.block_hash()
+    }
+
+    /// How many transactions of `who` are in this block's chain (its next nonce here).
+    pub async fn nonce(&self, who: &AccountId) -> Result<u64, ChainError> {
+        let entry = self
+            .at
+            .storage()
+            .try_fetch(runtime::storage().system().account(), (*who,))
+            .await?;
+        Ok(entry
+            .map(|entry| entry.decode())
+            .transpose()?
+            .map_or(0, |account| u64::from(account.nonce)))
     }
 
     /// The balance of `who`; all zero for an account that does not exist.

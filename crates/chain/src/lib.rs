@@ -56,6 +56,8 @@ pub use client::{AccountBalance, ChainClient, ConnectOptions, Finalized, StateVi
 pub use config::{AccountId, Balance, Hash, MatrixAiConfig, TxParamsBuilder, UNIT};
 pub use error::{ChainError, DispatchFailure, FailedCall};
 pub use events::MarketEvent;
+/// What [`ChainClient::submit`] takes: a call generated in [`runtime`].
+pub use subxt::transactions::Payload;
 
 /// The MatrixAI runtime's calls, events, errors, storage, constants and types, generated from
 /// `artifacts/metadata.scale` (written by `chain/`'s metadata test; see docs/chain-client.md).

@@ -3,19 +3,31 @@
 //! scheme of DESIGN.md ("Storage URIs"). Content is always checked against a sha256 named next
 //! to the URI.
 //!
-//! - reads: `file:///PATH` and `http(s)://…` (resumed with a `Range` request after an
-//!   interruption), bounded in size before and while reading;
-//! - uploads: a directory of files under a `file:///DIR` target, as `file:///DIR/NAME/`.
+//! - reads, bounded in size before and while reading, resumed after an interruption from what
+//!   the previous attempt left: `file:///PATH`; `http(s)://…` (a `Range` request);
+//!   `s3://BUCKET/KEY` (S3 or any S3-compatible server, through `object_store`: credentials,
+//!   region and endpoint from the usual `AWS_*` variables, the endpoint also from
+//!   [`StorageConfig`]; no credentials reads public objects unsigned); `ipfs://CID[/PATH]`
+//!   (Kubo's RPC API `cat` with an offset, or an HTTP gateway's `/ipfs/…` when one is set);
+//! - uploads of a directory: under `file:///DIR` as `file:///DIR/NAME/`, under `s3://BUCKET/PREFIX`
+//!   as `s3://BUCKET/PREFIX/NAME/`, and to `ipfs://` (Kubo's `add`, wrapped in a directory) as
+//!   `ipfs://CID/`.
 
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, RetryConfig};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Why a transfer failed; every variant names the URI or path.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
-    #[error("{0:?} is not a supported storage URI (file:///PATH, http://…, https://…)")]
+    #[error(
+        "{0:?} is not a supported storage URI (file:///PATH, http(s)://…, s3://BUCKET/KEY, ipfs://CID)"
+    )]
     Unsupported(String),
     #[error("{}: {source}", path.display())]
     Io {
@@ -41,28 +53,82 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StorageError + '_ {
     }
 }
 
+fn unreachable(uri: &str) -> impl Fn(String) -> StorageError + '_ {
+    move |reason| StorageError::Unreachable {
+        uri: uri.to_string(),
+        reason,
+    }
+}
+
+/// Where the S3 and IPFS backends are; the defaults serve a local devnet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageConfig {
+    /// An S3-compatible server's URL (MinIO, Ceph, a test server); `None`: `AWS_ENDPOINT_URL`,
+    /// else AWS itself.
+    pub s3_endpoint: Option<String>,
+    /// S3 credentials, over `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`.
+    pub s3_credentials: Option<S3Credentials>,
+    /// Kubo's RPC API, for uploads and, without a gateway, for reads.
+    pub ipfs_api: String,
+    /// An IPFS HTTP gateway for reads (`GATEWAY/ipfs/CID`), instead of the RPC API.
+    pub ipfs_gateway: Option<String>,
+}
+
+/// An S3 access key; the secret never shows in `Debug` output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct S3Credentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+impl std::fmt::Debug for S3Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Credentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"<secret>")
+            .finish()
+    }
+}
+
+impl StorageConfig {
+    pub const DEFAULT_IPFS_API: &str = "http://127.0.0.1:5001";
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            s3_endpoint: None,
+            s3_credentials: None,
+            ipfs_api: Self::DEFAULT_IPFS_API.into(),
+            ipfs_gateway: None,
+        }
+    }
+}
+
 /// Reads and writes storage URIs.
 #[derive(Clone)]
 pub struct Storage {
     http: reqwest::Client,
+    config: Arc<StorageConfig>,
 }
 
 impl Default for Storage {
     fn default() -> Self {
-        Self::new()
+        Self::new(StorageConfig::default())
     }
 }
 
 impl Storage {
-    pub fn new() -> Self {
+    pub fn new(config: StorageConfig) -> Self {
         Self {
             http: http_client(),
+            config: Arc::new(config),
         }
     }
 
     /// Fetches `uri` into `dest` and returns its size. At most `max_bytes` are accepted, and
     /// the content must have `sha256` when one is given; otherwise nothing is left at `dest`.
-    /// An interrupted HTTP download is resumed from `dest` + `.part`.
+    /// An interrupted download is resumed from `dest` + `.part`.
     pub async fn fetch(
         &self,
         uri: &str,
@@ -79,7 +145,11 @@ impl Storage {
         if let Some(path) = uri.strip_prefix("file://") {
             copy_bounded(uri, Path::new(path), &part, max_bytes).await?;
         } else if uri.starts_with("http://") || uri.starts_with("https://") {
-            self.download(uri, &part, max_bytes).await?;
+            self.download(uri, uri, &part, max_bytes).await?;
+        } else if let Some(location) = uri.strip_prefix("s3://") {
+            self.fetch_s3(uri, location, &part, max_bytes).await?;
+        } else if let Some(location) = uri.strip_prefix("ipfs://") {
+            self.fetch_ipfs(uri, location, &part, max_bytes).await?;
         } else {
             return Err(StorageError::Unsupported(uri.to_string()));
         }
@@ -98,26 +168,32 @@ impl Storage {
         Ok(size)
     }
 
-    async fn download(&self, uri: &str, part: &Path, max_bytes: u64) -> Result<(), StorageError> {
-        let unreachable = |reason: String| StorageError::Unreachable {
-            uri: uri.to_string(),
-            reason,
-        };
-        let have = tokio::fs::metadata(part).await.map_or(0, |m| m.len());
-        let mut request = self.http.get(uri);
+    /// GETs `url` (the resource `uri` names) into `part`, resuming after what `part` holds.
+    async fn download(
+        &self,
+        uri: &str,
+        url: &str,
+        part: &Path,
+        max_bytes: u64,
+    ) -> Result<(), StorageError> {
+        let have = partial_len(part).await;
+        let mut request = self.http.get(url);
         if have > 0 {
             request = request.header(reqwest::header::RANGE, format!("bytes={have}-"));
         }
         let response = request
             .send()
             .await
-            .map_err(|e| unreachable(e.to_string()))?;
+            .map_err(|e| unreachable(uri)(e.to_string()))?;
         let status = response.status();
-        let resumed = status == reqwest::StatusCode::PARTIAL_CONTENT && have > 0;
         if !status.is_success() {
-            return Err(unreachable(format!("the server answered {status}")));
+            return Err(unreachable(uri)(format!("the server answered {status}")));
         }
-        let start = if resumed { have } else { 0 };
+        let start = if status == reqwest::StatusCode::PARTIAL_CONTENT {
+            have
+        } else {
+            0
+        };
         if let Some(length) = response.content_length()
             && start + length > max_bytes
         {
@@ -126,58 +202,293 @@ impl Storage {
                 limit: max_bytes,
             });
         }
-        let mut file = tokio::fs::OpenOptions::new()
-            .create(true)
-            .write(true)
-            .append(resumed)
-            .truncate(!resumed)
-            .open(part)
+        let body = response
+            .bytes_stream()
+            .map(|chunk| chunk.map_err(|e| e.to_string()));
+        append_bounded(uri, part, start, body, max_bytes).await
+    }
+
+    async fn fetch_s3(
+        &self,
+        uri: &str,
+        location: &str,
+        part: &Path,
+        max_bytes: u64,
+    ) -> Result<(), StorageError> {
+        let (bucket, key) = s3_location(uri, location)?;
+        let store = self.s3(uri, bucket)?;
+        let unreachable = unreachable(uri);
+        let meta = store
+            .head(&key)
             .await
-            .map_err(io(part))?;
-        let mut written = start;
-        let mut body = response.bytes_stream();
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| unreachable(e.to_string()))?;
-            written += chunk.len() as u64;
-            if written > max_bytes {
-                drop(file);
-                let _ = tokio::fs::remove_file(part).await;
-                return Err(StorageError::TooLarge {
-                    uri: uri.to_string(),
-                    limit: max_bytes,
-                });
-            }
-            file.write_all(&chunk).await.map_err(io(part))?;
+            .map_err(|e| unreachable(e.to_string()))?;
+        if meta.size > max_bytes {
+            return Err(StorageError::TooLarge {
+                uri: uri.to_string(),
+                limit: max_bytes,
+            });
         }
-        file.sync_all().await.map_err(io(part))
+        let have = Some(partial_len(part).await).filter(|&have| have <= meta.size);
+        if have == Some(meta.size) {
+            return Ok(());
+        }
+        let start = have.unwrap_or(0);
+        let options = GetOptions {
+            range: (start > 0).then_some(GetRange::Offset(start)),
+            ..GetOptions::default()
+        };
+        let body = store
+            .get_opts(&key, options)
+            .await
+            .map_err(|e| unreachable(e.to_string()))?
+            .into_stream()
+            .map(|chunk| chunk.map_err(|e| e.to_string()));
+        append_bounded(uri, part, start, body, max_bytes).await
+    }
+
+    /// The bucket's client: credentials, region and endpoint from `AWS_*`, the configured
+    /// endpoint and credentials over them; plain HTTP only when the endpoint says so; without credentials,
+    /// unsigned requests (public objects).
+    fn s3(&self, uri: &str, bucket: &str) -> Result<AmazonS3, StorageError> {
+        let mut builder = AmazonS3Builder::from_env()
+            .with_bucket_name(bucket)
+            .with_retry(RetryConfig {
+                max_retries: 3,
+                retry_timeout: Duration::from_secs(30),
+                ..RetryConfig::default()
+            });
+        if let Some(endpoint) = &self.config.s3_endpoint {
+            builder = builder.with_endpoint(endpoint);
+        }
+        let endpoint = self
+            .config
+            .s3_endpoint
+            .clone()
+            .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
+            .or_else(|| std::env::var("AWS_ENDPOINT").ok());
+        if endpoint.is_some_and(|endpoint| endpoint.starts_with("http://")) {
+            builder = builder.with_allow_http(true);
+        }
+        if let Some(credentials) = &self.config.s3_credentials {
+            builder = builder
+                .with_access_key_id(&credentials.access_key_id)
+                .with_secret_access_key(&credentials.secret_access_key);
+        } else if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+            builder = builder.with_skip_signature(true);
+        }
+        builder.build().map_err(|e| unreachable(uri)(e.to_string()))
+    }
+
+    async fn fetch_ipfs(
+        &self,
+        uri: &str,
+        location: &str,
+        part: &Path,
+        max_bytes: u64,
+    ) -> Result<(), StorageError> {
+        let path = ipfs_path(uri, location)?;
+        if let Some(gateway) = &self.config.ipfs_gateway {
+            let url = format!("{}/ipfs/{path}", gateway.trim_end_matches('/'));
+            return self.download(uri, &url, part, max_bytes).await;
+        }
+        let have = partial_len(part).await;
+        let response = self
+            .http
+            .post(self.ipfs_url("cat"))
+            .query(&[("arg", path.as_str()), ("offset", &have.to_string())])
+            .send()
+            .await
+            .map_err(|e| unreachable(uri)(e.to_string()))?;
+        let response = kubo_ok(uri, response).await?;
+        let body = response
+            .bytes_stream()
+            .map(|chunk| chunk.map_err(|e| e.to_string()));
+        append_bounded(uri, part, have, body, max_bytes).await
+    }
+
+    fn ipfs_url(&self, command: &str) -> String {
+        format!(
+            "{}/api/v0/{command}",
+            self.config.ipfs_api.trim_end_matches('/')
+        )
     }
 
     /// Uploads the files of directory `dir` (recursively) under `target` as `name`, and
-    /// returns the directory's URI (ending in `/`). Only `file:///DIR` targets so far.
+    /// returns the directory's URI (ending in `/`). Symlinks and special files are refused, so
+    /// an upload never follows a link out of the directory.
     pub async fn put_dir(
         &self,
         target: &str,
         name: &str,
         dir: &Path,
     ) -> Result<String, StorageError> {
-        let Some(root) = target.strip_prefix("file://") else {
-            return Err(StorageError::Unsupported(target.to_string()));
-        };
         if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
             return Err(StorageError::Unsupported(format!(
                 "{target} with name {name:?}"
             )));
         }
-        let destination = Path::new(root).join(name);
-        let staging = Path::new(root).join(format!(".{name}.uploading"));
-        let _ = tokio::fs::remove_dir_all(&staging).await;
-        copy_tree(dir, &staging).await?;
-        let _ = tokio::fs::remove_dir_all(&destination).await;
-        tokio::fs::rename(&staging, &destination)
-            .await
-            .map_err(io(&destination))?;
-        Ok(format!("file://{}/", destination.display()))
+        let files = files_of(dir).await?;
+        if let Some(root) = target.strip_prefix("file://") {
+            let destination = Path::new(root).join(name);
+            let staging = Path::new(root).join(format!(".{name}.uploading"));
+            let _ = tokio::fs::remove_dir_all(&staging).await;
+            for (relative, path) in &files {
+                let copy = staging.join(relative);
+                let parent = copy.parent().expect("inside staging");
+                tokio::fs::create_dir_all(parent)
+                    .await
+                    .map_err(io(parent))?;
+                tokio::fs::copy(path, &copy).await.map_err(io(path))?;
+            }
+            tokio::fs::create_dir_all(&staging)
+                .await
+                .map_err(io(&staging))?;
+            let _ = tokio::fs::remove_dir_all(&destination).await;
+            tokio::fs::rename(&staging, &destination)
+                .await
+                .map_err(io(&destination))?;
+            Ok(format!("file://{}/", destination.display()))
+        } else if let Some(location) = target.strip_prefix("s3://") {
+            let (bucket, prefix) = match location.split_once('/') {
+                Some((bucket, prefix)) => (bucket, prefix.trim_matches('/')),
+                None => (location, ""),
+            };
+            if bucket.is_empty() {
+                return Err(StorageError::Unsupported(target.to_string()));
+            }
+            let store: Arc<dyn object_store::ObjectStore> = Arc::new(self.s3(target, bucket)?);
+            let directory = if prefix.is_empty() {
+                name.to_string()
+            } else {
+                format!("{prefix}/{name}")
+            };
+            for (relative, path) in &files {
+                let key = object_store::path::Path::parse(format!("{directory}/{relative}"))
+                    .map_err(|e| StorageError::Unsupported(format!("{target}: {e}")))?;
+                let mut file = tokio::fs::File::open(path).await.map_err(io(path))?;
+                let mut writer = object_store::buffered::BufWriter::new(store.clone(), key);
+                let failed = |e: std::io::Error| unreachable(target)(e.to_string());
+                tokio::io::copy(&mut file, &mut writer)
+                    .await
+                    .map_err(failed)?;
+                writer.shutdown().await.map_err(failed)?;
+            }
+            Ok(format!("s3://{bucket}/{directory}/"))
+        } else if target == "ipfs://" {
+            self.put_ipfs(target, &files).await
+        } else {
+            Err(StorageError::Unsupported(target.to_string()))
+        }
     }
+
+    /// Kubo's `add` of every file, wrapped in one directory; the directory's CID is the URI.
+    async fn put_ipfs(
+        &self,
+        target: &str,
+        files: &[(String, PathBuf)],
+    ) -> Result<String, StorageError> {
+        let mut form = reqwest::multipart::Form::new();
+        let mut directories = std::collections::BTreeSet::new();
+        for (relative, _) in files {
+            let mut parent = Path::new(relative).parent();
+            while let Some(directory) = parent.filter(|p| !p.as_os_str().is_empty()) {
+                directories.insert(directory.to_string_lossy().into_owned());
+                parent = directory.parent();
+            }
+        }
+        // Parents before their children, as Kubo's own clients send them.
+        for directory in &directories {
+            let part = reqwest::multipart::Part::bytes(Vec::new())
+                .file_name(directory.clone())
+                .mime_str("application/x-directory")
+                .expect("a valid MIME type");
+            form = form.part("file", part);
+        }
+        for (relative, path) in files {
+            let file = tokio::fs::File::open(path).await.map_err(io(path))?;
+            let length = file.metadata().await.map_err(io(path))?.len();
+            let part = reqwest::multipart::Part::stream_with_length(file, length)
+                .file_name(relative.clone())
+                .mime_str("application/octet-stream")
+                .expect("a valid MIME type");
+            form = form.part("file", part);
+        }
+        let response = self
+            .http
+            .post(self.ipfs_url("add"))
+            .query(&[("wrap-with-directory", "true"), ("pin", "true")])
+            .multipart(form)
+            .send()
+            .await
+            .map_err(|e| unreachable(target)(e.to_string()))?;
+        let text = kubo_ok(target, response)
+            .await?
+            .text()
+            .await
+            .map_err(|e| unreachable(target)(e.to_string()))?;
+        #[derive(serde::Deserialize)]
+        struct Added {
+            #[serde(rename = "Name")]
+            name: String,
+            #[serde(rename = "Hash")]
+            hash: String,
+        }
+        text.lines()
+            .filter_map(|line| serde_json::from_str::<Added>(line).ok())
+            .find(|added| added.name.is_empty())
+            .map(|wrapper| format!("ipfs://{}/", wrapper.hash))
+            .ok_or_else(|| unreachable(target)(format!("Kubo's add named no directory: {text}")))
+    }
+}
+
+/// `s3://BUCKET/KEY`'s bucket and key.
+fn s3_location<'a>(
+    uri: &str,
+    location: &'a str,
+) -> Result<(&'a str, object_store::path::Path), StorageError> {
+    let unsupported = || StorageError::Unsupported(uri.to_string());
+    let (bucket, key) = location.split_once('/').ok_or_else(unsupported)?;
+    if bucket.is_empty() || key.is_empty() || key.ends_with('/') {
+        return Err(unsupported());
+    }
+    let key = object_store::path::Path::parse(key).map_err(|_| unsupported())?;
+    Ok((bucket, key))
+}
+
+/// `ipfs://CID[/PATH]`'s `CID[/PATH]`, checked to be nothing else.
+fn ipfs_path(uri: &str, location: &str) -> Result<String, StorageError> {
+    let path = location.trim_end_matches('/');
+    let (cid, rest) = path.split_once('/').unwrap_or((path, ""));
+    let plain = |part: &str| {
+        !part.is_empty()
+            && part != ".."
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    };
+    if !plain(cid) || !(rest.is_empty() || rest.split('/').all(plain)) {
+        return Err(StorageError::Unsupported(uri.to_string()));
+    }
+    Ok(path.to_string())
+}
+
+/// Kubo answers errors as `500 {"Message": …}`.
+async fn kubo_ok(
+    uri: &str,
+    response: reqwest::Response,
+) -> Result<reqwest::Response, StorageError> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let body = response.text().await.unwrap_or_default();
+    let message = serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|value| value["Message"].as_str().map(str::to_string))
+        .unwrap_or(body);
+    Err(unreachable(uri)(format!(
+        "Kubo answered {status}: {message}"
+    )))
 }
 
 /// The HTTP client every off-chain part uses (storage, the indexer's API): rustls on ring,
@@ -195,6 +506,51 @@ fn partial_path(dest: &Path) -> PathBuf {
     let mut name = dest.file_name().unwrap_or_default().to_os_string();
     name.push(".part");
     dest.with_file_name(name)
+}
+
+async fn partial_len(part: &Path) -> u64 {
+    tokio::fs::metadata(part).await.map_or(0, |m| m.len())
+}
+
+/// Writes `body` into `part` from byte `start` on (what is before it kept), failing as soon as
+/// the whole would pass `max_bytes`. A broken transfer leaves what arrived, for the next try.
+async fn append_bounded(
+    uri: &str,
+    part: &Path,
+    start: u64,
+    body: impl Stream<Item = Result<bytes::Bytes, String>>,
+    max_bytes: u64,
+) -> Result<(), StorageError> {
+    let mut file = tokio::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(start > 0)
+        .truncate(start == 0)
+        .open(part)
+        .await
+        .map_err(io(part))?;
+    let mut written = start;
+    let mut body = std::pin::pin!(body);
+    while let Some(chunk) = body.next().await {
+        let chunk = match chunk {
+            Ok(chunk) => chunk,
+            Err(reason) => {
+                let _ = file.sync_all().await;
+                return Err(unreachable(uri)(reason));
+            }
+        };
+        written += chunk.len() as u64;
+        if written > max_bytes {
+            drop(file);
+            let _ = tokio::fs::remove_file(part).await;
+            return Err(StorageError::TooLarge {
+                uri: uri.to_string(),
+                limit: max_bytes,
+            });
+        }
+        file.write_all(&chunk).await.map_err(io(part))?;
+    }
+    file.sync_all().await.map_err(io(part))
 }
 
 async fn copy_bounded(
@@ -255,22 +611,29 @@ pub async fn sha256_of(path: &Path) -> Result<(u64, [u8; 32]), StorageError> {
     Ok((size, hasher.finalize().into()))
 }
 
-/// Copies regular files and directories of `from` into a new `to`; anything else (a symlink,
-/// a device) is an error, so an upload never follows a link out of the directory.
-async fn copy_tree(from: &Path, to: &Path) -> Result<(), StorageError> {
-    let mut pending = vec![(from.to_path_buf(), to.to_path_buf())];
-    while let Some((source, target)) = pending.pop() {
-        tokio::fs::create_dir_all(&target)
+/// The regular files under `dir`, as (path relative to `dir` with `/` separators, path),
+/// sorted; anything but a regular file or a directory (a symlink, a device) is an error.
+async fn files_of(dir: &Path) -> Result<Vec<(String, PathBuf)>, StorageError> {
+    let mut files = Vec::new();
+    let mut pending = vec![(dir.to_path_buf(), String::new())];
+    while let Some((directory, prefix)) = pending.pop() {
+        let mut entries = tokio::fs::read_dir(&directory)
             .await
-            .map_err(io(&target))?;
-        let mut entries = tokio::fs::read_dir(&source).await.map_err(io(&source))?;
-        while let Some(entry) = entries.next_entry().await.map_err(io(&source))? {
-            let kind = entry.file_type().await.map_err(io(&entry.path()))?;
-            let (path, copy) = (entry.path(), target.join(entry.file_name()));
+            .map_err(io(&directory))?;
+        while let Some(entry) = entries.next_entry().await.map_err(io(&directory))? {
+            let path = entry.path();
+            let kind = entry.file_type().await.map_err(io(&path))?;
+            let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+                return Err(StorageError::Io {
+                    path,
+                    source: std::io::Error::other("a file name that is not UTF-8"),
+                });
+            };
+            let relative = format!("{prefix}{name}");
             if kind.is_dir() {
-                pending.push((path, copy));
+                pending.push((path, format!("{relative}/")));
             } else if kind.is_file() {
-                tokio::fs::copy(&path, &copy).await.map_err(io(&path))?;
+                files.push((relative, path));
             } else {
                 return Err(StorageError::Io {
                     path,
@@ -279,7 +642,8 @@ async fn copy_tree(from: &Path, to: &Path) -> Result<(), StorageError> {
             }
         }
     }
-    Ok(())
+    files.sort();
+    Ok(files)
 }
 
 #[cfg(test)]
@@ -300,7 +664,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (uri, sha) = file_uri(dir.path(), "data.csv", b"1,2,3\n").await;
         let dest = dir.path().join("out/data.csv");
-        let storage = Storage::new();
+        let storage = Storage::default();
         assert_eq!(storage.fetch(&uri, &dest, 6, Some(&sha)).await.unwrap(), 6);
         assert_eq!(tokio::fs::read(&dest).await.unwrap(), b"1,2,3\n");
 
@@ -379,7 +743,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("data.csv");
         let sha: [u8; 32] = Sha256::digest(CONTENT).into();
-        let storage = Storage::new();
+        let storage = Storage::default();
         let error = storage
             .fetch(&uri, &dest, 1000, Some(&sha))
             .await
@@ -423,7 +787,7 @@ mod tests {
         let target = dir.path().join("store");
         tokio::fs::create_dir_all(&target).await.unwrap();
         let target = format!("file://{}", target.display());
-        let storage = Storage::new();
+        let storage = Storage::default();
         let uri = storage.put_dir(&target, "order-1", &bundle).await.unwrap();
         assert_eq!(uri, format!("{target}/order-1/"));
         let uploaded = Path::new(uri.strip_prefix("file://").unwrap());

@@ -6,11 +6,17 @@
 //! or offered disk, a training longer than the order); fetch the dataset (bounded, resumable,
 //! sha256 checked); train with the Proof-of-Training engine, streaming signed log records to the
 //! indexer; upload the bundle; `order_completed`, then `submit_pot`. Before each chain call the
-//! order's on-chain status is read, so that nothing is reported twice.
+//! order's on-chain status is read, and each call's nonce is recorded before it is sent, so
+//! that nothing is reported twice, even across a crash.
+//!
+//! After a crash or a restart each order resumes where it stood: a dataset already fetched (and
+//! checked) is kept, a partial download continues, training continues from its last checkpoint
+//! (same bundle in the end: the engine is deterministic), a finished bundle is not trained
+//! again, and a call in flight is waited for.
 
 use crate::config::Settings;
 use crate::device::Device;
-use crate::order::{OrderState, Status, now_ms};
+use crate::order::{OrderState, PendingCall, Status, now_ms};
 use crate::progress::Progress;
 use crate::{ClientError, assess, share};
 use futures::StreamExt;
@@ -21,15 +27,22 @@ use matrixai_chain::runtime::hashrate_market::Event;
 use matrixai_chain::runtime::runtime_types::pallet_hashrate_market::types::OrderStatus;
 use matrixai_chain::storage::{Storage, StorageError};
 use matrixai_chain::training_log::{LogBatch, LogLevel, LogMetrics, LogRecord};
-use matrixai_chain::{AccountId, ChainClient, MachineId, Order, OrderId, ids, runtime};
+use matrixai_chain::{AccountId, ChainClient, MachineId, Order, OrderId, Payload, ids, runtime};
 use matrixai_pot::estimate::{MachineSpeed, estimate};
-use matrixai_pot::{Commitment, Exec, PreparedData, TaskSpec, TrainingPlan, train_bundle};
+use matrixai_pot::{
+    BundleSummary, Commitment, Exec, PreparedData, TaskSpec, TrainingPlan, train_bundle,
+};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
 /// Share of the machine's memory an order may use.
 const MEMORY_SHARE: f64 = 0.8;
+/// Wait before an order that stopped on the agent's side (the node or the disk away) is taken
+/// up again.
+const RETRY_AFTER: Duration = Duration::from_secs(10);
+/// How long a call recorded in flight before a restart may stay in the node's pool.
+const PENDING_CALL_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Why an order cannot be done: what goes into `order_failed`.
 struct Refusal {
@@ -75,23 +88,16 @@ impl Agent {
             .ok_or_else(|| ClientError::Refused("the machine vanished from the chain".into()))?;
         let performance = MachineMetadata::parse(&machine.metadata.0)?.performance;
         tracing::info!(machine = %shared.machine_id, index = performance.index, "machine shared");
+        let storage = Storage::new(settings.backends.clone());
         Ok(Self {
             device: Device::detect(&settings.work_dir)?,
-            speed: MachineSpeed::from_measurements(
-                [
-                    performance.train_samples_per_s,
-                    performance.conv_train_samples_per_s,
-                ],
-                [performance.step_overhead_us, performance.layer_overhead_us],
-                performance.checkpoint_ms,
-                performance.disk_write_mbps,
-            ),
+            speed: crate::estimate::machine_speed(&performance),
             settings,
             client,
             owner,
             me,
             machine_id,
-            storage: Storage::new(),
+            storage,
             http: matrixai_chain::storage::http_client(),
         })
     }
@@ -131,11 +137,17 @@ impl Agent {
         let (work, mut queue) = mpsc::unbounded_channel::<OrderId>();
         let worker = {
             let agent = self.clone();
+            let retry = work.clone();
             tokio::spawn(async move {
                 // One order at a time: the chain rents a machine to one order at a time.
                 while let Some(order_id) = queue.recv().await {
                     if let Err(error) = agent.process(order_id).await {
-                        tracing::error!(order = %ids::uuid(&order_id), %error, "order not finished; will retry");
+                        tracing::error!(order = %ids::uuid(&order_id), %error, retry_in = ?RETRY_AFTER, "order not finished");
+                        let retry = retry.clone();
+                        tokio::spawn(async move {
+                            tokio::time::sleep(RETRY_AFTER).await;
+                            let _ = retry.send(order_id);
+                        });
                     }
                 }
             })
@@ -208,6 +220,7 @@ impl Agent {
         if state.status.is_final() {
             return Ok(());
         }
+        self.settle_pending_call(&mut state).await?;
         let Some(order) = self.client.finalized_state().await?.order(order_id).await? else {
             // Closed on chain while the agent was away (or just before it wrote so): failed by
             // this agent if it recorded a failure, else settled or expired.
@@ -279,13 +292,67 @@ impl Agent {
                 )));
             }
         };
-        if let Err(refusal) = self.check_capacity(&spec, &plan, order).await? {
+        // Checked when the order is taken, not again when it resumes later in its time.
+        if state.status == Status::Accepted
+            && let Err(refusal) = self.check_capacity(&spec, &plan, order).await?
+        {
             return Ok(Err(refusal));
         }
+        let bundle_dir = order_dir.join("bundle");
+        let trained = matches!(state.status, Status::Uploading | Status::Completed)
+            .then(|| BundleSummary::read(&bundle_dir, &spec).ok())
+            .flatten();
+        let summary = match trained {
+            // Trained before an interruption: only the upload is left.
+            Some(summary) => summary,
+            None => {
+                state.transition(work_dir, Status::Fetching)?;
+                let dataset = match self.fetch_dataset(&spec, &order_dir).await? {
+                    Ok(dataset) => dataset,
+                    Err(refusal) => return Ok(Err(refusal)),
+                };
+                match self
+                    .train_bundle(order_id, order, &spec, &plan, dataset, &bundle_dir, state)
+                    .await?
+                {
+                    Ok(summary) => summary,
+                    Err(refusal) => return Ok(Err(refusal)),
+                }
+            }
+        };
 
-        state.transition(work_dir, Status::Fetching)?;
-        let dataset = match &spec.dataset {
-            matrixai_pot::spec::DatasetSpec::Bundled { .. } => None,
+        let bundle_uri = match self
+            .storage
+            .put_dir(&self.settings.storage, &state.order_id, &bundle_dir)
+            .await
+        {
+            Ok(uri) => uri,
+            Err(error) => {
+                return Ok(Err(Refusal::new(
+                    FailureCode::StorageError,
+                    error.to_string(),
+                )));
+            }
+        };
+        let commitment = Commitment::new(&summary, &bundle_uri)?;
+        let delivery = Delivery {
+            model_uri: format!("{bundle_uri}{}", matrixai_pot::bundle::MODEL_FILE),
+            model_sha256: hex::encode(summary.transcript.final_model_sha256.0),
+            accuracy_ppm: summary.transcript.accuracy_ppm,
+            bundle_uri,
+        };
+        Ok(Ok((delivery, commitment)))
+    }
+
+    /// The order's CSV dataset in the order's directory (kept from an earlier attempt when its
+    /// sha256 is right, else fetched, resuming a partial download); `None` for a bundled one.
+    async fn fetch_dataset(
+        &self,
+        spec: &TaskSpec,
+        order_dir: &std::path::Path,
+    ) -> Result<Result<Option<std::path::PathBuf>, Refusal>, ClientError> {
+        match &spec.dataset {
+            matrixai_pot::spec::DatasetSpec::Bundled { .. } => Ok(Ok(None)),
             matrixai_pot::spec::DatasetSpec::Csv { uri, sha256, .. } => {
                 let mut expected = [0u8; 32];
                 if hex::decode_to_slice(sha256, &mut expected).is_err() {
@@ -296,48 +363,85 @@ impl Agent {
                 }
                 let dest = order_dir.join("dataset.csv");
                 let limit = u64::from(self.settings.disk_gb) * 1_000_000_000;
-                match self.storage.fetch(uri, &dest, limit, Some(&expected)).await {
-                    Ok(_) => Some(dest),
-                    Err(
-                        error @ (StorageError::Mismatch { .. } | StorageError::TooLarge { .. }),
-                    ) => {
-                        return Ok(Err(Refusal::new(
-                            FailureCode::DatasetMismatch,
-                            error.to_string(),
-                        )));
-                    }
+                let fetched = if dest.is_file()
+                    && matrixai_chain::storage::sha256_of(&dest)
+                        .await
+                        .is_ok_and(|(_, sha256)| sha256 == expected)
+                {
+                    Ok(0)
+                } else {
+                    self.storage.fetch(uri, &dest, limit, Some(&expected)).await
+                };
+                match fetched {
+                    Ok(_) => Ok(Ok(Some(dest))),
+                    Err(StorageError::TooLarge { .. }) => Ok(Err(Refusal::new(
+                        FailureCode::InsufficientResources,
+                        format!(
+                            "the dataset {uri} is larger than the {} GB of disk this machine offers",
+                            self.settings.disk_gb
+                        ),
+                    ))),
+                    Err(error @ StorageError::Mismatch { .. }) => Ok(Err(Refusal::new(
+                        FailureCode::DatasetMismatch,
+                        error.to_string(),
+                    ))),
                     Err(
                         error @ (StorageError::Unreachable { .. } | StorageError::Unsupported(_)),
-                    ) => {
-                        return Ok(Err(Refusal::new(
-                            FailureCode::DatasetUnavailable,
-                            error.to_string(),
-                        )));
-                    }
+                    ) => Ok(Err(Refusal::new(
+                        FailureCode::DatasetUnavailable,
+                        error.to_string(),
+                    ))),
                     Err(error @ StorageError::Io { .. }) => {
-                        return Err(ClientError::Refused(error.to_string()));
+                        Err(ClientError::Refused(error.to_string()))
                     }
                 }
             }
-        };
+        }
+    }
 
+    /// Trains into `bundle_dir`, from its last checkpoint when an interrupted run of this spec
+    /// is there, streaming progress to the state and the indexer; ends in `Uploading`.
+    #[allow(clippy::too_many_arguments)]
+    async fn train_bundle(
+        &self,
+        order_id: OrderId,
+        order: &Order,
+        spec: &TaskSpec,
+        plan: &TrainingPlan,
+        dataset: Option<std::path::PathBuf>,
+        bundle_dir: &std::path::Path,
+        state: &mut OrderState,
+    ) -> Result<Result<BundleSummary, Refusal>, ClientError> {
+        let work_dir = &self.settings.work_dir;
+        if bundle_dir.exists()
+            && !bundle_dir
+                .join(matrixai_pot::bundle::PROGRESS_FILE)
+                .exists()
+        {
+            // Not a run to resume (a finished bundle of an unfinished state, or debris).
+            std::fs::remove_dir_all(bundle_dir).map_err(|e| ClientError::io(bundle_dir, e))?;
+        }
+        // Steps are recorded only while training: some means an interrupted run.
+        let resumed_from = state.step;
         state.total_steps = Some(plan.total_steps);
         state.transition(work_dir, Status::Training)?;
-        let bundle_dir = order_dir.join("bundle");
-        if bundle_dir.exists() {
-            // Training restarts from step 0 after an interruption (same bits: deterministic).
-            std::fs::remove_dir_all(&bundle_dir).map_err(|e| ClientError::io(&bundle_dir, e))?;
-        }
         let mut logs = self.log_stream(order_id, order.placed_at, state.next_log_seq);
         logs.send(
             LogLevel::Info,
-            format!("training started: {} steps", plan.total_steps),
+            if resumed_from.is_some() {
+                format!(
+                    "training resumed after an interruption: {} steps in all",
+                    plan.total_steps
+                )
+            } else {
+                format!("training started: {} steps", plan.total_steps)
+            },
             None,
         );
         let (progress, mut checkpoints) = mpsc::unbounded_channel::<(u64, f32)>();
         let threads = self.settings.threads;
         let training = {
-            let (spec, dataset, bundle_dir) = (spec.clone(), dataset.clone(), bundle_dir.clone());
+            let (spec, bundle_dir) = (spec.clone(), bundle_dir.to_path_buf());
             tokio::task::spawn_blocking(move || {
                 let exec = Exec::new(threads, None)?;
                 let data = PreparedData::for_spec(&spec, dataset.as_deref())?;
@@ -352,8 +456,7 @@ impl Agent {
             state.step = Some(step);
             state.epoch = Some(epoch);
             state.loss = Some(loss);
-            state.save(work_dir)?;
-            if step > 0 {
+            if step > 0 && Some(step) != resumed_from {
                 logs.send(
                     LogLevel::Info,
                     format!("step {step}/{}: loss {loss:.5}", plan.total_steps),
@@ -365,6 +468,8 @@ impl Agent {
                     }),
                 );
             }
+            state.next_log_seq = logs.next_seq;
+            state.save(work_dir)?;
         }
         let summary = match training.await.expect("training does not panic") {
             Ok(summary) => summary,
@@ -395,28 +500,7 @@ impl Agent {
         state.accuracy_ppm = Some(accuracy_ppm);
         state.next_log_seq = logs.finish().await;
         state.transition(work_dir, Status::Uploading)?;
-
-        let bundle_uri = match self
-            .storage
-            .put_dir(&self.settings.storage, &state.order_id, &bundle_dir)
-            .await
-        {
-            Ok(uri) => uri,
-            Err(error) => {
-                return Ok(Err(Refusal::new(
-                    FailureCode::StorageError,
-                    error.to_string(),
-                )));
-            }
-        };
-        let commitment = Commitment::new(&summary, &bundle_uri)?;
-        let delivery = Delivery {
-            model_uri: format!("{bundle_uri}{}", matrixai_pot::bundle::MODEL_FILE),
-            model_sha256: hex::encode(summary.transcript.final_model_sha256.0),
-            accuracy_ppm,
-            bundle_uri,
-        };
-        Ok(Ok((delivery, commitment)))
+        Ok(Ok(summary))
     }
 
     /// Whether this machine can do the order in time, within its memory and offered disk.
@@ -504,7 +588,7 @@ impl Agent {
             result,
             delivery.accuracy_ppm,
         );
-        self.client.submit(&call, &self.owner).await?;
+        self.submit_once(state, &call).await?;
         state.transition(&self.settings.work_dir, Status::Completed)?;
         tracing::info!(order = %state.order_id, accuracy_ppm = delivery.accuracy_ppm, "order completed");
         Ok(())
@@ -521,7 +605,7 @@ impl Agent {
         let call = runtime::tx()
             .hashrate_market()
             .submit_pot(order_id, commitment.into_bytes());
-        self.client.submit(&call, &self.owner).await?;
+        self.submit_once(state, &call).await?;
         state.transition(&self.settings.work_dir, Status::ProofSubmitted)?;
         tracing::info!(order = %state.order_id, "proof of training submitted");
         Ok(())
@@ -549,9 +633,71 @@ impl Agent {
             let call = runtime::tx()
                 .hashrate_market()
                 .order_failed(order_id, result);
-            self.client.submit(&call, &self.owner).await?;
+            self.submit_once(state, &call).await?;
         }
         state.transition(&self.settings.work_dir, Status::Failed)
+    }
+
+    /// Submits `call` with its nonce recorded in the state first, so that after a crash
+    /// [`Self::settle_pending_call`] knows whether it made it.
+    async fn submit_once<Call: Payload>(
+        &self,
+        state: &mut OrderState,
+        call: &Call,
+    ) -> Result<(), ClientError> {
+        let nonce = self.client.next_nonce(&self.me).await?;
+        state.pending_call = Some(PendingCall {
+            call: format!("{}.{}", call.pallet_name(), call.call_name()),
+            nonce,
+        });
+        state.save(&self.settings.work_dir)?;
+        let outcome = self
+            .client
+            .submit_with_nonce(call, &self.owner, nonce)
+            .await;
+        // Finalized, refused by the runtime or by the pool: no longer in flight. Otherwise (a
+        // timeout, a lost connection) it may still land, and stays recorded.
+        if matches!(
+            outcome,
+            Ok(_)
+                | Err(matrixai_chain::ChainError::Failed(_))
+                | Err(matrixai_chain::ChainError::Rejected { .. })
+        ) {
+            state.pending_call = None;
+            state.save(&self.settings.work_dir)?;
+        }
+        outcome?;
+        Ok(())
+    }
+
+    /// Waits until the call recorded in flight is in a finalized block (its nonce used there)
+    /// or known lost (neither finalized nor in the node's pool), so that the order's on-chain
+    /// state read next tells whether to call again.
+    async fn settle_pending_call(&self, state: &mut OrderState) -> Result<(), ClientError> {
+        let Some(pending) = state.pending_call.clone() else {
+            return Ok(());
+        };
+        let started = Instant::now();
+        loop {
+            let finalized = self.client.finalized_state().await?;
+            if finalized.nonce(&self.me).await? > pending.nonce
+                || self.client.next_nonce(&self.me).await? <= pending.nonce
+            {
+                break;
+            }
+            if started.elapsed() > PENDING_CALL_TIMEOUT {
+                return Err(ClientError::Refused(format!(
+                    "{} (nonce {}) is still pending after {PENDING_CALL_TIMEOUT:?}",
+                    pending.call, pending.nonce
+                )));
+            }
+            self.client
+                .wait_for_finalized_block(finalized.block_number() + 1, PENDING_CALL_TIMEOUT)
+                .await?;
+        }
+        tracing::info!(order = %state.order_id, call = %pending.call, "a call in flight before the restart is settled");
+        state.pending_call = None;
+        state.save(&self.settings.work_dir)
     }
 
     fn log_stream(&self, order_id: OrderId, placed_at: u32, next_seq: u64) -> LogStream {

@@ -5,6 +5,7 @@
 use crate::ClientError;
 use clap::Args;
 use matrixai_chain::keys::Keypair;
+use matrixai_chain::storage::StorageConfig;
 use matrixai_chain::{Balance, UNIT};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -54,10 +55,20 @@ pub struct Options {
     /// Where orders' data, checkpoints and state live. Default: the data directory's `client`.
     #[arg(long, env = "MATRIXAI_WORK_DIR", global = true)]
     pub work_dir: Option<PathBuf>,
-    /// Where models and proof bundles are uploaded: file:///DIR. Default:
-    /// file://WORK_DIR/storage.
+    /// Where models and proof bundles are uploaded: file:///DIR, s3://BUCKET[/PREFIX] or
+    /// ipfs:// (the Kubo node of --ipfs-api). Default: file://WORK_DIR/storage.
     #[arg(long, env = "MATRIXAI_STORAGE", global = true)]
     pub storage: Option<String>,
+    /// An S3-compatible server (MinIO, Ceph…) for s3:// URIs. Default: AWS, or
+    /// AWS_ENDPOINT_URL. Credentials and region come from the usual AWS_* variables.
+    #[arg(long, env = "AWS_ENDPOINT_URL", global = true)]
+    pub s3_endpoint: Option<String>,
+    /// Kubo's RPC API, for ipfs:// uploads and reads. Default: http://127.0.0.1:5001.
+    #[arg(long, env = "MATRIXAI_IPFS_API", global = true)]
+    pub ipfs_api: Option<String>,
+    /// An IPFS HTTP gateway to read ipfs:// URIs through instead of the RPC API.
+    #[arg(long, env = "MATRIXAI_IPFS_GATEWAY", global = true)]
+    pub ipfs_gateway: Option<String>,
     /// Threads for training and measurements. Default: all hardware threads.
     #[arg(long, env = "MATRIXAI_THREADS", global = true)]
     pub threads: Option<usize>,
@@ -80,6 +91,9 @@ struct FileConfig {
     region: Option<String>,
     work_dir: Option<PathBuf>,
     storage: Option<String>,
+    s3_endpoint: Option<String>,
+    ipfs_api: Option<String>,
+    ipfs_gateway: Option<String>,
     threads: Option<usize>,
     status_listen: Option<std::net::SocketAddr>,
 }
@@ -143,6 +157,8 @@ pub struct Settings {
     pub region: String,
     pub work_dir: PathBuf,
     pub storage: String,
+    /// The S3 endpoint and the IPFS node storage URIs go through.
+    pub backends: StorageConfig,
     pub threads: usize,
     pub status_listen: std::net::SocketAddr,
 }
@@ -221,6 +237,38 @@ impl Settings {
             .or(file.storage)
             .unwrap_or_else(|| format!("file://{}", work_dir.join("storage").display()));
         check_storage(&storage)?;
+        let http_url = |key: &str, url: String| {
+            if url.starts_with("http://") || url.starts_with("https://") {
+                Ok(url)
+            } else {
+                Err(ClientError::Config(format!(
+                    "{key} {url:?} is not an http:// or https:// URL"
+                )))
+            }
+        };
+        let backends = StorageConfig {
+            s3_endpoint: options
+                .s3_endpoint
+                .clone()
+                .or(file.s3_endpoint)
+                .map(|url| http_url("s3_endpoint", url))
+                .transpose()?,
+            s3_credentials: None,
+            ipfs_api: http_url(
+                "ipfs_api",
+                options
+                    .ipfs_api
+                    .clone()
+                    .or(file.ipfs_api)
+                    .unwrap_or_else(|| StorageConfig::DEFAULT_IPFS_API.into()),
+            )?,
+            ipfs_gateway: options
+                .ipfs_gateway
+                .clone()
+                .or(file.ipfs_gateway)
+                .map(|url| http_url("ipfs_gateway", url))
+                .transpose()?,
+        };
         let threads = options
             .threads
             .or(file.threads)
@@ -257,6 +305,7 @@ impl Settings {
             region,
             work_dir,
             storage,
+            backends,
             threads,
             status_listen: options
                 .status_listen
@@ -279,14 +328,16 @@ fn read_file(path: &Path) -> Result<FileConfig, ClientError> {
         .map_err(|e| ClientError::Config(format!("configuration file {}: {e}", path.display())))
 }
 
-/// The storage targets the agent uploads to: a local directory so far (S3 and IPFS are the
-/// next slice; refused here rather than at the first upload).
+/// The storage targets the agent uploads to, checked here rather than at the first upload.
 fn check_storage(uri: &str) -> Result<(), ClientError> {
-    if uri.starts_with("file:///") {
+    let bucket = uri
+        .strip_prefix("s3://")
+        .map(|location| location.split('/').next().unwrap_or_default());
+    if uri.starts_with("file:///") || uri == "ipfs://" || bucket.is_some_and(|b| !b.is_empty()) {
         Ok(())
     } else {
         Err(ClientError::Config(format!(
-            "storage {uri:?} is not file:///ABSOLUTE/DIR (S3 and IPFS targets are not supported yet)"
+            "storage {uri:?} is none of file:///ABSOLUTE/DIR, s3://BUCKET[/PREFIX], ipfs://"
         )))
     }
 }
@@ -390,6 +441,18 @@ mod tests {
         options.storage = Some("ftp://somewhere".into());
         let error = Settings::resolve(&options).unwrap_err().to_string();
         assert!(error.contains("storage \"ftp://somewhere\""), "{error}");
+        options.storage = Some("s3://".into());
+        assert!(
+            Settings::resolve(&options).is_err(),
+            "an S3 target names its bucket"
+        );
+        for good in ["s3://models", "s3://models/matrixai/bundles", "ipfs://"] {
+            options.storage = Some(good.into());
+            assert_eq!(Settings::resolve(&options).unwrap().storage, good);
+        }
+        options.ipfs_api = Some("127.0.0.1:5001".into());
+        let error = Settings::resolve(&options).unwrap_err().to_string();
+        assert!(error.contains("ipfs_api \"127.0.0.1:5001\""), "{error}");
 
         let missing = Options {
             config: Some("/nonexistent/client.toml".into()),

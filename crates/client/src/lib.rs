@@ -7,6 +7,7 @@
 //! - [`device`]: what the machine is (CPU, RAM, disk, OS, NVIDIA GPUs through NVML).
 //! - [`assess`]: what the machine does per second, and the performance index.
 //! - [`share`]: registering and listing the machine, and taking it off the market.
+//! - [`estimate`]: how long a task spec trains here or on a machine of the market, and its cost.
 //! - [`agent`]: the agent's loop: take each order placed on the machine, train, deliver, prove.
 //! - [`order`]: where each order stands, persisted per order; [`status`]: the same over HTTP.
 //!
@@ -16,6 +17,7 @@ pub mod agent;
 pub mod assess;
 pub mod config;
 pub mod device;
+pub mod estimate;
 pub mod files;
 pub mod order;
 pub mod progress;
@@ -103,6 +105,19 @@ pub enum Command {
     Unshare,
     /// Share this machine, then train the orders placed on it until stopped (Ctrl-C).
     Run,
+    /// How long a task spec trains and what ordering it costs: on this machine (measured now,
+    /// priced at the configured terms) or on a machine of the market.
+    Estimate {
+        /// The task spec (JSON, docs/proof-of-training.md "Task spec").
+        #[arg(long, value_name = "FILE")]
+        spec: PathBuf,
+        /// A machine id (UUID) on chain; its measured figures and offer are used.
+        #[arg(long, value_name = "ID")]
+        machine: Option<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Where this machine's orders stand (all of them, or ORDER).
     Status {
         /// An order id (UUID).
@@ -199,6 +214,29 @@ pub async fn run(cli: Cli) -> Result<(), ClientError> {
                 let _ = stop.send(true);
             });
             agent.run(stopped).await?;
+        }
+        Command::Estimate {
+            spec,
+            machine,
+            json,
+        } => {
+            let spec = estimate::read_spec(&spec)?;
+            let quote = estimate::quote(
+                &settings,
+                &spec,
+                machine.as_deref(),
+                &assess::Budget::default(),
+                &progress,
+            )
+            .await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&quote).expect("serializable")
+                );
+            } else {
+                estimate::print(&quote);
+            }
         }
         Command::Status { order, json } => {
             let states = match order {

@@ -64,6 +64,19 @@ pub struct OrderState {
     /// The next training log sequence number.
     #[serde(default)]
     pub next_log_seq: u64,
+    /// A chain call submitted and not yet known finalized or lost: after a crash the agent
+    /// waits for it rather than calling again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_call: Option<PendingCall>,
+}
+
+/// A chain call in flight, recognised by the nonce it was signed with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PendingCall {
+    /// `Pallet.call`, for people.
+    pub call: String,
+    pub nonce: u64,
 }
 
 impl OrderState {
@@ -90,6 +103,7 @@ impl OrderState {
             commitment: None,
             note: None,
             next_log_seq: 0,
+            pending_call: None,
         }
     }
 

@@ -3,7 +3,9 @@
 //!   another account refused, unshare returning the deposit;
 //! - end to end with a real indexer (SQLite): the indexer's estimate, then the agent trains an
 //!   order, streams its log, uploads the bundle, completes and proves;
-//! - the orders it cannot do fail, with the reason on chain and the buyer refunded.
+//! - the orders it cannot do fail, with the reason on chain and the buyer refunded (invalid
+//!   spec, dataset sha256 mismatch, unreachable dataset, dataset larger than the offered disk,
+//!   training longer than the order).
 
 use futures::StreamExt;
 use matrixai_chain::machine_metadata::MachineMetadata;
@@ -56,6 +58,20 @@ async fn final_state(work_dir: &Path, order_id: &OrderId) -> OrderState {
     })
     .await
     .expect("the agent records the order within a minute")
+}
+
+/// A real indexer (SQLite in `dir`) following `node`, on an ephemeral port.
+async fn start_indexer(node: &TestNode, dir: &Path) -> matrixai_indexer::Indexer {
+    matrixai_indexer::Indexer::start(&matrixai_indexer::Config {
+        node: node.rpc_url().to_string(),
+        database: Some(format!("sqlite://{}/indexer.db", dir.display())),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: None,
+        max_lag: 10,
+        batch_blocks: 512,
+    })
+    .await
+    .unwrap()
 }
 
 /// An agent for `seller` with its own work directory, running until the test ends.
@@ -138,16 +154,7 @@ async fn the_agent_trains_delivers_and_proves_an_order() {
     let node = TestNode::dev().await.expect("a dev node");
     let client = node.client().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let indexer = matrixai_indexer::Indexer::start(&matrixai_indexer::Config {
-        node: node.rpc_url().to_string(),
-        database: Some(format!("sqlite://{}/indexer.db", dir.path().display())),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: None,
-        max_lag: 10,
-        batch_blocks: 512,
-    })
-    .await
-    .unwrap();
+    let indexer = start_indexer(&node, dir.path()).await;
     let indexer_url = format!("http://{}", indexer.address);
     let (agent, _stop) = start_agent(&node, &indexer_url, "//Bob", dir.path()).await;
 
@@ -200,6 +207,38 @@ async fn the_agent_trains_delivers_and_proves_an_order() {
     );
     let (status, _) = estimate_for(iris.clone(), ids::uuid(&[9; 16])).await;
     assert_eq!(status, 404);
+    // `matrixai-client estimate --machine` reads the same figures from the chain: same answer.
+    let settings = Settings::resolve(&Options {
+        config: Some(dir.path().join("empty.toml")),
+        node: Some(node.rpc_url().to_string()),
+        work_dir: Some(dir.path().join("buyer")),
+        ..Options::default()
+    })
+    .unwrap();
+    let quote = matrixai_client::estimate::quote(
+        &settings,
+        &spec,
+        Some(&machine),
+        &quick(),
+        &Progress::plain(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        serde_json::to_value(&quote).unwrap(),
+        estimate,
+        "the agent and the indexer agree"
+    );
+    let unknown = matrixai_client::estimate::quote(
+        &settings,
+        &spec,
+        Some(&ids::uuid(&[9; 16])),
+        &quick(),
+        &Progress::plain(),
+    )
+    .await
+    .unwrap_err();
+    assert!(unknown.to_string().contains("no machine"), "{unknown}");
 
     let order_id: OrderId = [0x11; 16];
     place(
@@ -351,6 +390,12 @@ async fn orders_the_machine_cannot_do_fail_with_a_reason_and_a_refund() {
         spec["batch_size"] = json!(2);
         serde_json::to_vec(&spec).unwrap()
     };
+    // Declared as 4 rows, the file is larger than the 1 GB offered (sparse: no disk used).
+    let huge = dir.path().join("huge.csv");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(1_000_000_001)
+        .unwrap();
     // Hours of training on any machine: a hundred thousand epochs, checkpoints spaced out.
     let mut long: Value = serde_json::from_str(matrixai_pot::examples::DIGITS_CNN).unwrap();
     long["epochs"] = json!(100_000);
@@ -375,6 +420,11 @@ async fn orders_the_machine_cannot_do_fail_with_a_reason_and_a_refund() {
             "unreachable dataset",
             csv_spec("http://127.0.0.1:9/data.csv", &"0".repeat(64)),
             FailureCode::DatasetUnavailable,
+        ),
+        (
+            "dataset larger than the disk offered",
+            csv_spec(&format!("file://{}", huge.display()), &"0".repeat(64)),
+            FailureCode::InsufficientResources,
         ),
         (
             "training longer than the order",
@@ -534,4 +584,351 @@ async fn share_registers_lists_reprices_and_unshares() {
         share::unshare(&settings, &client, &bob).await.unwrap(),
         None
     );
+}
+
+/// A moment of an order's life at which the agent is killed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Moment {
+    Download,
+    Training,
+    Upload,
+    BetweenCompletedAndProof,
+}
+
+impl Moment {
+    fn reached(self, state: &OrderState, order_dir: &Path) -> bool {
+        match self {
+            Self::Download => {
+                state.status == Status::Fetching
+                    && std::fs::metadata(order_dir.join("dataset.csv.part"))
+                        .is_ok_and(|part| part.len() > 0)
+            }
+            Self::Training => {
+                state.status == Status::Training
+                    && state.step.is_some_and(|step| step > 0)
+                    && state.step < state.total_steps
+            }
+            Self::Upload => state.status == Status::Uploading,
+            Self::BetweenCompletedAndProof => state.status == Status::Completed,
+        }
+    }
+}
+
+/// A CSV dataset of `rows` rows of 64 features (0 to 16) and a label (0 to 9) a small network
+/// can learn: the pixel sum of the first quarter, modulo 10.
+fn synthetic_digits(rows: usize) -> Vec<u8> {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut csv = String::new();
+    for _ in 0..rows {
+        let mut features = [0u64; 64];
+        for value in &mut features {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            *value = state % 17;
+        }
+        let label = features[..16].iter().sum::<u64>() % 10;
+        for value in features {
+            csv.push_str(&format!("{value},"));
+        }
+        csv.push_str(&format!("{label}\n"));
+    }
+    csv.into_bytes()
+}
+
+/// An HTTP server on loopback that sends `content` slowly (8 KiB every 40 ms, so that a
+/// download lasts long enough to be interrupted), honours `Range: bytes=N-`, and records the
+/// offset each request starts from.
+async fn slow_server(content: Arc<Vec<u8>>) -> (String, Arc<std::sync::Mutex<Vec<usize>>>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let starts = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let recorded = starts.clone();
+    tokio::spawn(async move {
+        loop {
+            let (socket, _) = listener.accept().await.unwrap();
+            let (content, starts) = (content.clone(), starts.clone());
+            tokio::spawn(async move {
+                let mut socket = tokio::io::BufReader::new(socket);
+                let mut from = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if socket.read_line(&mut line).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    if let Some(range) = line.to_ascii_lowercase().strip_prefix("range: bytes=") {
+                        from = range.trim().trim_end_matches('-').parse().unwrap();
+                    }
+                    if line == "\r\n" {
+                        break;
+                    }
+                }
+                starts.lock().unwrap().push(from);
+                let rest = &content[from..];
+                let head = if from > 0 {
+                    format!(
+                        "HTTP/1.1 206 Partial Content\r\nContent-Length: {}\r\nContent-Range: bytes {from}-{}/{}\r\n\r\n",
+                        rest.len(),
+                        content.len() - 1,
+                        content.len()
+                    )
+                } else {
+                    format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", rest.len())
+                };
+                let socket = socket.get_mut();
+                if socket.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                for chunk in rest.chunks(8 << 10) {
+                    if socket.write_all(chunk).await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(40)).await;
+                }
+            });
+        }
+    });
+    (format!("http://{address}/digits.csv"), recorded)
+}
+
+/// `matrixai-client run` as its own process, for `seller` in `dir`, logging to `log`.
+fn spawn_agent(
+    node: &TestNode,
+    indexer: &str,
+    seller: &str,
+    dir: &Path,
+    log: &Path,
+) -> tokio::process::Child {
+    let store = format!("file://{}", dir.join("store").display());
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_matrixai-client"))
+        .args(["--config", &dir.join("empty.toml").display().to_string()])
+        .args(["--node", node.rpc_url(), "--indexer", indexer])
+        .args(["--account-uri", seller])
+        .args(["--work-dir", &dir.join("work").display().to_string()])
+        .args(["--storage", &store])
+        .args(["--price-per-hour", "1", "--max-duration-hours", "4"])
+        .args(["--disk-gb", "1", "--threads", "1"])
+        .args(["--status-listen", "127.0.0.1:0", "run"])
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the matrixai-client binary")
+}
+
+/// Polls the agent's record of `order_id` (every 5 ms, at most 5 minutes) until `reached`;
+/// on a timeout, fails with the last state and the agent's logs in `seller_dir`.
+async fn watch_state(
+    seller_dir: &Path,
+    order_id: &OrderId,
+    mut reached: impl FnMut(&OrderState) -> bool,
+) -> OrderState {
+    let work_dir = seller_dir.join("work");
+    let work_dir = work_dir.as_path();
+    let found = tokio::time::timeout(Duration::from_secs(300), async {
+        loop {
+            // A state file is replaced atomically, so a read never sees half of one.
+            if let Ok(Some(state)) = OrderState::load(work_dir, order_id)
+                && reached(&state)
+            {
+                return state;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    found.unwrap_or_else(|_| {
+        let log = |name: &str| std::fs::read_to_string(seller_dir.join(name)).unwrap_or_default();
+        panic!(
+            "{}: no such state within 5 minutes; last {:?}\n--- first run\n{}\n--- second run\n{}",
+            seller_dir.display(),
+            OrderState::load(work_dir, order_id),
+            log("first.log"),
+            log("second.log")
+        )
+    })
+}
+
+/// kill -9 of the agent at each moment of an order's life (one seller per moment, side by
+/// side): after a restart the order completes once, with the transcript root of an
+/// uninterrupted run, every chain call made exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_killed_agent_resumes_each_order_where_it_stood() {
+    trace();
+    let node = TestNode::dev().await.expect("a dev node");
+    let client = node.client().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let indexer = start_indexer(&node, dir.path()).await;
+    let indexer_url = format!("http://{}", indexer.address);
+
+    let csv = Arc::new(synthetic_digits(3_000));
+    let (uri, starts) = slow_server(csv.clone()).await;
+    let mut spec: Value = serde_json::from_str(matrixai_pot::examples::DIGITS_MLP).unwrap();
+    spec["dataset"] = json!({
+        "source": "csv", "uri": uri, "sha256": hex::encode(Sha256::digest(&*csv)),
+        "rows": 3_000, "input_shape": [64], "classes": 10
+    });
+    // A few seconds of training, so that a kill lands in it: twice digits-mlp's width, 400
+    // epochs, a checkpoint every 1 000 of its 30 000 steps.
+    spec["model"]["layers"][1]["units"] = json!(64);
+    spec["epochs"] = json!(400);
+    spec["checkpoint_interval"] = json!(1_000);
+    spec["min_eval_accuracy_ppm"] = json!(0);
+    let spec = TaskSpec::from_json(&serde_json::to_vec(&spec).unwrap()).unwrap();
+    let plan = spec.validate().unwrap();
+    assert!(
+        plan.checkpoint_steps().len() > 10,
+        "checkpoints to resume from"
+    );
+
+    // The uninterrupted run, for its transcript root.
+    let reference = {
+        let (spec, csv) = (spec.clone(), csv.clone());
+        let scratch = dir.path().join("reference");
+        tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&scratch).unwrap();
+            std::fs::write(scratch.join("digits.csv"), &*csv).unwrap();
+            let data = PreparedData::for_spec(&spec, Some(&scratch.join("digits.csv"))).unwrap();
+            let exec = Exec::new(1, None).unwrap();
+            matrixai_pot::train_bundle(&spec, &data, &scratch.join("bundle"), &exec, |_, _| {})
+                .unwrap()
+                .transcript
+                .root
+        })
+    };
+
+    let moments = [
+        (Moment::Download, "//Bob"),
+        (Moment::Training, "//Alice"),
+        (Moment::Upload, "//Eve"),
+        (Moment::BetweenCompletedAndProof, "//Ferdie"),
+    ];
+    // One buyer places the orders, one after the other (its nonces); all else side by side.
+    let buyer = tokio::sync::Mutex::new(());
+    let runs = moments
+        .into_iter()
+        .enumerate()
+        .map(|(index, (moment, seller))| {
+            let (node, client, indexer_url, dir, spec, buyer) = (
+                &node,
+                &client,
+                indexer_url.as_str(),
+                dir.path(),
+                &spec,
+                &buyer,
+            );
+            async move {
+                let seller_dir = dir.join(format!("{moment:?}"));
+                std::fs::create_dir_all(seller_dir.join("store")).unwrap();
+                std::fs::write(seller_dir.join("empty.toml"), "").unwrap();
+                let settings = Settings::resolve(&Options {
+                    config: Some(seller_dir.join("empty.toml")),
+                    node: Some(node.rpc_url().to_string()),
+                    account_uri: Some(seller.into()),
+                    price_per_hour: Some("1".into()),
+                    max_duration_hours: Some(4),
+                    disk_gb: Some(1),
+                    work_dir: Some(seller_dir.join("work")),
+                    ..Options::default()
+                })
+                .unwrap();
+                let owner = keys::from_uri(seller).unwrap();
+                // Shared in process first, so that the agent's start does not measure.
+                let shared = share::share(&settings, client, &owner, &quick(), &Progress::plain())
+                    .await
+                    .unwrap();
+                let machine_id = ids::parse_uuid(&shared.machine_id).unwrap();
+                let order_id: OrderId = [0x40 + index as u8; 16];
+                let mut agent = spawn_agent(
+                    node,
+                    indexer_url,
+                    seller,
+                    &seller_dir,
+                    &seller_dir.join("first.log"),
+                );
+                {
+                    let _turn = buyer.lock().await;
+                    place(
+                        client,
+                        seller,
+                        machine_id,
+                        order_id,
+                        1,
+                        spec.canonical_json(),
+                    )
+                    .await;
+                }
+                let order_dir = OrderState::dir(&seller_dir.join("work"), &order_id);
+                let killed_at = watch_state(&seller_dir, &order_id, |state| {
+                    moment.reached(state, &order_dir)
+                })
+                .await;
+                agent.kill().await.unwrap();
+                tracing::info!(?moment, ?killed_at, "killed the agent");
+                let log = seller_dir.join("second.log");
+                let _agent = spawn_agent(node, indexer_url, seller, &seller_dir, &log);
+                let done = watch_state(&seller_dir, &order_id, |state| {
+                    state.status == Status::ProofSubmitted || state.status.is_final()
+                })
+                .await;
+                (
+                    moment,
+                    seller,
+                    killed_at,
+                    done,
+                    std::fs::read_to_string(&log).unwrap(),
+                )
+            }
+        });
+    let outcomes = futures::future::join_all(runs).await;
+    let reference = reference.await.unwrap();
+
+    let state = client.finalized_state().await.unwrap();
+    for (moment, seller, killed_at, done, second_log) in outcomes {
+        assert_eq!(done.status, Status::ProofSubmitted, "{moment:?}: {done:?}");
+        let order_id = ids::parse_uuid(&done.order_id).unwrap();
+        let order = state.order(order_id).await.unwrap().unwrap();
+        let OrderResult::Completed(delivery) =
+            OrderResult::parse(&order.result.unwrap().0).unwrap()
+        else {
+            panic!("{moment:?}: a completed order");
+        };
+        let commitment = Commitment::from_json(&order.proof.unwrap().0).unwrap();
+        assert_eq!(
+            commitment.root, reference,
+            "{moment:?}: the transcript root of an uninterrupted run"
+        );
+        let model = Path::new(delivery.model_uri.strip_prefix("file://").unwrap());
+        assert_eq!(sha256_file(model), delivery.model_sha256, "{moment:?}");
+        let bundle = Path::new(delivery.bundle_uri.strip_prefix("file://").unwrap());
+        assert_eq!(
+            sha256_file(&bundle.join("manifest.json")),
+            hex::encode(commitment.bundle_sha256.0),
+            "{moment:?}"
+        );
+        // add_machine and make_offer, then order_completed and submit_pot: four calls in all,
+        // none made twice (a refused duplicate would use a nonce too).
+        let seller = keys::account_id(&keys::from_uri(seller).unwrap());
+        assert_eq!(
+            state.nonce(&seller).await.unwrap(),
+            4,
+            "{moment:?}: calls made"
+        );
+        match moment {
+            Moment::Download => assert!(
+                starts.lock().unwrap().iter().any(|&start| start > 0),
+                "the download resumed where it stopped: {:?}",
+                starts.lock().unwrap()
+            ),
+            Moment::Training => assert!(
+                second_log.contains("training resumed"),
+                "{moment:?} (killed at step {:?}): {second_log}",
+                killed_at.step
+            ),
+            _ => {}
+        }
+    }
+    indexer.shutdown().await;
 }

@@ -10,9 +10,13 @@
 //!                               f32 LE parameters then optimizer state
 //! ```
 //! The bundle's sha256 (what goes on chain) is the sha256 of `manifest.json`.
+//!
+//! While training, `progress.jsonl` beside them records each checkpoint written, so that an
+//! interrupted run resumes from its last checkpoint and, the engine being deterministic, ends
+//! with the same bytes as an uninterrupted one; it is removed when the bundle is finished.
 
 use std::fs;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -20,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::dataset::PreparedData;
 use crate::error::PotError;
 use crate::kernels::Exec;
-use crate::spec::TaskSpec;
+use crate::spec::{TaskSpec, TrainingPlan, limits};
 use crate::train::{Checkpoint, Trainer};
 use crate::transcript::{Leaf, Sha256Hex, Transcript, merkle_root};
 
@@ -28,6 +32,7 @@ pub const MANIFEST_FILE: &str = "manifest.json";
 pub const SPEC_FILE: &str = "spec.json";
 pub const TRANSCRIPT_FILE: &str = "transcript.json";
 pub const MODEL_FILE: &str = "model.bin";
+pub const PROGRESS_FILE: &str = "progress.jsonl";
 pub const BUNDLE_VERSION: u32 = 1;
 
 const CHECKPOINT_MAGIC: &[u8; 8] = b"MXPOTCK1";
@@ -210,6 +215,16 @@ pub struct BundleWriter {
     checkpoint_interval: u64,
     leaves: Vec<Leaf>,
     files: Vec<ManifestEntry>,
+    progress: fs::File,
+}
+
+/// A line of [`PROGRESS_FILE`]: a checkpoint written, with the loss its leaf carries (which the
+/// checkpoint file does not hold), as bits so that it comes back exactly.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProgressLine {
+    step: u64,
+    loss_bits: u32,
 }
 
 /// What the trainer publishes after writing a bundle.
@@ -230,15 +245,95 @@ impl BundleWriter {
             }
         }
         fs::create_dir_all(dir.join("checkpoints")).map_err(|e| PotError::io(dir, e))?;
+        let progress_path = dir.join(PROGRESS_FILE);
         let mut writer = Self {
             dir: dir.to_path_buf(),
             spec_sha256: spec.sha256().into(),
             checkpoint_interval: u64::from(spec.checkpoint_interval),
             leaves: Vec::new(),
             files: Vec::new(),
+            progress: fs::File::create(&progress_path)
+                .map_err(|e| PotError::io(&progress_path, e))?,
         };
         writer.write_file(SPEC_FILE, &spec.canonical_json())?;
         Ok(writer)
+    }
+
+    /// Takes up the interrupted training of `spec` in `dir`: the checkpoints its progress file
+    /// records, each read back and checked (shape, step), up to the first missing or torn one.
+    /// Returns the writer and the last checkpoint to train on from, or `None` when `dir` holds
+    /// no resumable run of this spec.
+    pub fn resume(
+        dir: &Path,
+        spec: &TaskSpec,
+        plan: &TrainingPlan,
+    ) -> Result<Option<(Self, Checkpoint)>, PotError> {
+        let progress_path = dir.join(PROGRESS_FILE);
+        let Ok(recorded) = fs::read_to_string(&progress_path) else {
+            return Ok(None);
+        };
+        let spec_json = spec.canonical_json();
+        match fs::read(dir.join(SPEC_FILE)) {
+            Ok(written) if written == spec_json => {}
+            _ => return Ok(None),
+        }
+        let (params, state) = (
+            plan.architecture.parameter_count(),
+            plan.optimizer_state_len,
+        );
+        let mut files = vec![ManifestEntry {
+            path: SPEC_FILE.into(),
+            bytes: spec_json.len() as u64,
+            sha256: Sha256Hex::of(&spec_json),
+        }];
+        let mut leaves = Vec::new();
+        let mut kept = String::new();
+        let mut last = None;
+        for (line, expected_step) in recorded.lines().zip(plan.checkpoint_steps()) {
+            let Ok(entry) = serde_json::from_str::<ProgressLine>(line) else {
+                break;
+            };
+            let relative = checkpoint_path(entry.step);
+            let Ok(bytes) =
+                read_file_bounded(&dir.join(&relative), checkpoint_file_bytes(params, state))
+            else {
+                break;
+            };
+            let Ok(mut checkpoint) = decode_checkpoint(&bytes, params, state) else {
+                break;
+            };
+            if entry.step != expected_step || checkpoint.step != entry.step {
+                break;
+            }
+            checkpoint.loss = f32::from_bits(entry.loss_bits);
+            files.push(ManifestEntry {
+                path: relative,
+                bytes: bytes.len() as u64,
+                sha256: Sha256Hex::of(&bytes),
+            });
+            leaves.push(Leaf::of(&checkpoint));
+            kept.push_str(line);
+            kept.push('\n');
+            last = Some(checkpoint);
+        }
+        let Some(last) = last else {
+            return Ok(None);
+        };
+        // A torn last line or checkpoint is dropped: training redoes it.
+        fs::write(&progress_path, kept).map_err(|e| PotError::io(&progress_path, e))?;
+        let progress = fs::OpenOptions::new()
+            .append(true)
+            .open(&progress_path)
+            .map_err(|e| PotError::io(&progress_path, e))?;
+        let writer = Self {
+            dir: dir.to_path_buf(),
+            spec_sha256: spec.sha256().into(),
+            checkpoint_interval: u64::from(spec.checkpoint_interval),
+            leaves,
+            files,
+            progress,
+        };
+        Ok(Some((writer, last)))
     }
 
     fn write_file(&mut self, relative: &str, bytes: &[u8]) -> Result<Sha256Hex, PotError> {
@@ -260,7 +355,15 @@ impl BundleWriter {
             &encode_checkpoint(checkpoint),
         )?;
         self.leaves.push(Leaf::of(checkpoint));
-        Ok(())
+        let line = serde_json::to_string(&ProgressLine {
+            step: checkpoint.step,
+            loss_bits: checkpoint.loss.to_bits(),
+        })
+        .expect("a progress line serialises");
+        let path = self.dir.join(PROGRESS_FILE);
+        self.progress
+            .write_all(format!("{line}\n").as_bytes())
+            .map_err(|e| PotError::io(&path, e))
     }
 
     /// Writes the final model, the transcript with the claimed accuracy, and the manifest.
@@ -292,8 +395,13 @@ impl BundleWriter {
         };
         let manifest_json =
             serde_json::to_vec_pretty(&manifest).expect("a manifest always serialises");
+        // The manifest appears whole or not at all, and only then does the progress file go.
         let manifest_path = self.dir.join(MANIFEST_FILE);
-        fs::write(&manifest_path, &manifest_json).map_err(|e| PotError::io(&manifest_path, e))?;
+        let staging = self.dir.join(format!(".{MANIFEST_FILE}.tmp"));
+        fs::write(&staging, &manifest_json).map_err(|e| PotError::io(&staging, e))?;
+        fs::rename(&staging, &manifest_path).map_err(|e| PotError::io(&manifest_path, e))?;
+        let progress_path = self.dir.join(PROGRESS_FILE);
+        fs::remove_file(&progress_path).map_err(|e| PotError::io(&progress_path, e))?;
         Ok(BundleSummary {
             transcript,
             bundle_sha256: Sha256Hex::of(&manifest_json),
@@ -301,8 +409,38 @@ impl BundleWriter {
     }
 }
 
+impl BundleSummary {
+    /// The summary of a finished bundle of `spec` in `dir` (its manifest and transcript), for a
+    /// trainer that finished training before an interruption.
+    pub fn read(dir: &Path, spec: &TaskSpec) -> Result<Self, PotError> {
+        let read = |name: &str, max_bytes: u64| {
+            let path = dir.join(name);
+            read_file_bounded(&path, max_bytes).map_err(|detail| PotError::File { path, detail })
+        };
+        let entries = limits::MAX_CHECKPOINTS + 4;
+        let manifest = read(MANIFEST_FILE, 4096 + 200 * entries)?;
+        let transcript: Transcript =
+            serde_json::from_slice(&read(TRANSCRIPT_FILE, 4096 + 400 * entries)?)
+                .map_err(|e| PotError::Bundle(format!("{TRANSCRIPT_FILE}: {e}")))?;
+        if transcript.spec_sha256 != Sha256Hex::from(spec.sha256())
+            || transcript.root != merkle_root(&transcript.leaves)
+        {
+            return Err(PotError::Bundle(format!(
+                "{} holds another spec's bundle or a damaged transcript",
+                dir.display()
+            )));
+        }
+        Ok(Self {
+            transcript,
+            bundle_sha256: Sha256Hex::of(&manifest),
+        })
+    }
+}
+
 /// Trains `spec` on `data` and writes the bundle to `out`; `on_checkpoint(step, loss)` reports
-/// progress after each checkpoint.
+/// progress after each checkpoint. When `out` holds an interrupted run of the same spec, training
+/// resumes from its last checkpoint (same bytes in the end: the engine is deterministic);
+/// otherwise `out` must not exist or be empty.
 pub fn train_bundle(
     spec: &TaskSpec,
     data: &PreparedData,
@@ -312,8 +450,17 @@ pub fn train_bundle(
 ) -> Result<BundleSummary, PotError> {
     let plan = spec.validate()?;
     let mut trainer = Trainer::new(spec, &plan, data, exec)?;
-    let mut writer = BundleWriter::create(out, spec)?;
-    let last = trainer.train(|checkpoint| {
+    let (mut writer, start) = match BundleWriter::resume(out, spec, &plan)? {
+        Some(resumed) => resumed,
+        None => {
+            let mut writer = BundleWriter::create(out, spec)?;
+            let initial = trainer.initial_checkpoint();
+            writer.write_checkpoint(&initial)?;
+            (writer, initial)
+        }
+    };
+    on_checkpoint(start.step, start.loss);
+    let last = trainer.train_from(start, |checkpoint| {
         writer.write_checkpoint(checkpoint)?;
         on_checkpoint(checkpoint.step, checkpoint.loss);
         Ok(())

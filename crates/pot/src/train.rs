@@ -184,11 +184,23 @@ impl<'a> Trainer<'a> {
         &mut self,
         mut on_checkpoint: impl FnMut(&Checkpoint) -> Result<(), PotError>,
     ) -> Result<Checkpoint, PotError> {
-        let mut state = self.initial_checkpoint();
+        let state = self.initial_checkpoint();
         on_checkpoint(&state)?;
-        for &end in &self.plan.checkpoint_steps()[1..] {
-            self.run_until(&mut state, end)?;
-            on_checkpoint(&state)?;
+        self.train_from(state, on_checkpoint)
+    }
+
+    /// Trains on from checkpoint `state` to the end, handing each later checkpoint to
+    /// `on_checkpoint`.
+    pub fn train_from(
+        &mut self,
+        mut state: Checkpoint,
+        mut on_checkpoint: impl FnMut(&Checkpoint) -> Result<(), PotError>,
+    ) -> Result<Checkpoint, PotError> {
+        for end in self.plan.checkpoint_steps() {
+            if end > state.step {
+                self.run_until(&mut state, end)?;
+                on_checkpoint(&state)?;
+            }
         }
         Ok(state)
     }

@@ -163,3 +163,101 @@ fn csv_dataset_by_uri_and_sha256() {
     let error = PreparedData::for_spec(&spec, None).unwrap_err().to_string();
     assert!(error.contains("does not match the spec's"), "{error}");
 }
+
+/// Every file of a bundle directory, by path relative to it.
+fn files_of(dir: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut files = std::collections::BTreeMap::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(directory) = pending.pop() {
+        for entry in std::fs::read_dir(&directory).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                let relative = path.strip_prefix(dir).unwrap().display().to_string();
+                files.insert(relative, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    files
+}
+
+/// An interrupted training resumes from its last checkpoint and ends with the same bundle, byte
+/// for byte, as an uninterrupted one: after a stop at each checkpoint, after a torn progress
+/// line, and after a checkpoint file lost with its line kept.
+#[test]
+fn interrupted_training_resumes_to_the_same_bundle() {
+    use matrixai_pot::BundleSummary;
+    use matrixai_pot::bundle::PROGRESS_FILE;
+    let ex = example("digits-mlp");
+    let plan = ex.spec.validate().unwrap();
+    let steps = plan.checkpoint_steps();
+    assert!(steps.len() >= 4, "several checkpoints to stop at");
+    let exec = Exec::single_thread();
+    let dir = tempfile::tempdir().unwrap();
+    let whole = dir.path().join("whole");
+    let reference = train_bundle(&ex.spec, &ex.data, &whole, &exec, |_, _| {}).unwrap();
+    let reference_files = files_of(&whole);
+    assert!(
+        !whole.join(PROGRESS_FILE).exists(),
+        "finished: no progress file"
+    );
+    assert_eq!(BundleSummary::read(&whole, &ex.spec).unwrap(), reference);
+
+    let stop_at = |out: &std::path::Path, stop: u64| {
+        // A panic is as abrupt as a kill for the bundle: nothing runs after it.
+        let interrupted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            train_bundle(&ex.spec, &ex.data, out, &exec, |step, _| {
+                assert!(step != stop, "interrupted at step {step}");
+            })
+        }));
+        assert!(interrupted.is_err(), "stopped at step {stop}");
+    };
+    for (index, &stop) in steps.iter().enumerate().skip(1).step_by(2) {
+        let out = dir.path().join(format!("stopped-{stop}"));
+        stop_at(&out, stop);
+        let mut resumed_at = None;
+        let summary = train_bundle(&ex.spec, &ex.data, &out, &exec, |step, _| {
+            resumed_at.get_or_insert(step);
+        })
+        .unwrap();
+        assert_eq!(
+            resumed_at,
+            Some(stop),
+            "resumed from the last checkpoint, #{index}"
+        );
+        assert_eq!(
+            summary, reference,
+            "same transcript after a stop at step {stop}"
+        );
+        assert_eq!(
+            files_of(&out),
+            reference_files,
+            "same files after a stop at step {stop}"
+        );
+    }
+
+    // A torn last line, and a checkpoint whose file is gone though its line was written.
+    let out = dir.path().join("torn");
+    stop_at(&out, steps[3]);
+    let progress = out.join(PROGRESS_FILE);
+    let mut text = std::fs::read_to_string(&progress).unwrap();
+    text.push_str("{\"step\":");
+    std::fs::write(&progress, &text).unwrap();
+    std::fs::remove_file(out.join(matrixai_pot::bundle::checkpoint_path(steps[3]))).unwrap();
+    let mut resumed_at = None;
+    let summary = train_bundle(&ex.spec, &ex.data, &out, &exec, |step, _| {
+        resumed_at.get_or_insert(step);
+    })
+    .unwrap();
+    assert_eq!(resumed_at, Some(steps[2]));
+    assert_eq!(summary, reference);
+    assert_eq!(files_of(&out), reference_files);
+
+    // Another spec's run is not resumed: the directory is refused, as any non-empty one.
+    let out = dir.path().join("other");
+    stop_at(&out, steps[2]);
+    let other = example("iris-softmax");
+    let error = train_bundle(&other.spec, &other.data, &out, &exec, |_, _| {}).unwrap_err();
+    assert!(error.to_string().contains("not empty"), "{error}");
+}
