@@ -9,7 +9,7 @@
 //!    example specs and versions with 4x and 16x the epochs. Goal: within 15 %.
 
 use matrixai_client::assess::{
-    conv_train_samples_per_s, disk_mbps, fixed_costs, gemm_gflops, train_samples_per_s,
+    Budget, conv_train_samples_per_s, disk_mbps, fixed_costs, gemm_gflops, train_samples_per_s,
 };
 use matrixai_pot::estimate::{MachineSpeed, estimate};
 use matrixai_pot::{Exec, PreparedData, TaskSpec, train_bundle};
@@ -81,10 +81,14 @@ fn numpy_version() -> String {
 fn estimation_error(threads: usize) {
     let dir = tempfile::tempdir().unwrap();
     let (disk_write_mbps, _) = disk_mbps(dir.path(), 256 << 20).unwrap();
-    let costs = fixed_costs(dir.path(), threads, MIN_TIME).unwrap();
+    let budget = Budget {
+        min_time: MIN_TIME,
+        ..Budget::default()
+    };
+    let costs = fixed_costs(dir.path(), threads, &budget).unwrap();
     let speed = MachineSpeed {
-        reference_samples_per_s: train_samples_per_s(dir.path(), threads, MIN_TIME).unwrap(),
-        conv_reference_samples_per_s: conv_train_samples_per_s(dir.path(), threads, MIN_TIME)
+        reference_samples_per_s: train_samples_per_s(dir.path(), threads, &budget).unwrap(),
+        conv_reference_samples_per_s: conv_train_samples_per_s(dir.path(), threads, &budget)
             .unwrap(),
         step_overhead_s: costs.step_us / 1e6,
         layer_overhead_s: costs.layer_us / 1e6,

@@ -55,6 +55,9 @@ pub struct Budget {
     pub disk_bytes: u64,
     /// Each measurement repeats until it has run this long, and keeps its best round.
     pub min_time: Duration,
+    /// The training measurements run the example specs' epochs divided by this (1: as written;
+    /// tests divide to measure quickly and less precisely).
+    pub epochs_divisor: u32,
 }
 
 impl Default for Budget {
@@ -65,6 +68,7 @@ impl Default for Budget {
             triad_len: 1 << 24,
             disk_bytes: 256 << 20,
             min_time: Duration::from_secs(2),
+            epochs_divisor: 1,
         }
     }
 }
@@ -95,15 +99,15 @@ pub fn assess(
     ));
 
     let step = progress.step("training engine (digits-mlp)");
-    let train_samples_per_s = train_samples_per_s(work_dir, threads, budget.min_time)?;
+    let train_samples_per_s = train_samples_per_s(work_dir, threads, budget)?;
     step.done(format!("{train_samples_per_s:.0} samples/s"));
 
     let step = progress.step("training engine (digits-cnn)");
-    let conv_train_samples_per_s = conv_train_samples_per_s(work_dir, threads, budget.min_time)?;
+    let conv_train_samples_per_s = conv_train_samples_per_s(work_dir, threads, budget)?;
     step.done(format!("{conv_train_samples_per_s:.0} samples/s"));
 
     let step = progress.step("fixed costs of a training step, a layer and a checkpoint");
-    let costs = fixed_costs(work_dir, threads, budget.min_time / 4)?;
+    let costs = fixed_costs(work_dir, threads, budget)?;
     step.done(format!(
         "{:.1} µs per step, {:.1} µs per layer, {:.3} ms per checkpoint",
         costs.step_us, costs.layer_us, costs.checkpoint_ms
@@ -270,39 +274,37 @@ fn drop_from_page_cache(_file: &std::fs::File) {}
 pub fn train_samples_per_s(
     dir: &Path,
     threads: usize,
-    min_time: Duration,
+    budget: &Budget,
 ) -> Result<f64, ClientError> {
-    samples_per_s(matrixai_pot::examples::DIGITS_MLP, dir, threads, min_time)
+    samples_per_s(matrixai_pot::examples::DIGITS_MLP, dir, threads, budget)
 }
 
 /// The same for the convolutional `digits-cnn` example spec.
 pub fn conv_train_samples_per_s(
     dir: &Path,
     threads: usize,
-    min_time: Duration,
+    budget: &Budget,
 ) -> Result<f64, ClientError> {
-    samples_per_s(matrixai_pot::examples::DIGITS_CNN, dir, threads, min_time)
+    samples_per_s(matrixai_pot::examples::DIGITS_CNN, dir, threads, budget)
 }
 
 fn samples_per_s(
     json: &str,
     dir: &Path,
     threads: usize,
-    min_time: Duration,
+    budget: &Budget,
 ) -> Result<f64, ClientError> {
     let spec = TaskSpec::from_json(json.as_bytes())?;
-    Ok(spec.batch_size as f64 / per_step_seconds(&spec, dir, threads, min_time)?)
+    let min_time = budget.min_time;
+    Ok(spec.batch_size as f64 / per_step_seconds(&spec, dir, threads, min_time, budget)?)
 }
 
 /// The fixed costs of training in `train_bundle` on `threads` threads, in microseconds per
 /// optimizer step, microseconds per layer and step, and milliseconds per checkpoint. From
 /// specs whose arithmetic is too small to count: `iris-softmax` (one layer), the same with
 /// nine layers, and `iris-softmax` with a checkpoint after every step.
-pub fn fixed_costs(
-    dir: &Path,
-    threads: usize,
-    min_time: Duration,
-) -> Result<FixedCosts, ClientError> {
+pub fn fixed_costs(dir: &Path, threads: usize, budget: &Budget) -> Result<FixedCosts, ClientError> {
+    let min_time = budget.min_time / 4;
     let shallow = TaskSpec::from_json(matrixai_pot::examples::IRIS_SOFTMAX.as_bytes())?;
     let mut deep = shallow.clone();
     deep.model.layers = std::iter::repeat_n(
@@ -315,14 +317,14 @@ pub fn fixed_costs(
     .flatten()
     .chain([matrixai_pot::spec::LayerSpec::Dense { units: 3 }])
     .collect();
-    let shallow_step = per_step_seconds(&shallow, dir, threads, min_time)?;
-    let deep_step = per_step_seconds(&deep, dir, threads, min_time)?;
+    let shallow_step = per_step_seconds(&shallow, dir, threads, min_time, budget)?;
+    let deep_step = per_step_seconds(&deep, dir, threads, min_time, budget)?;
     let layer_s = ((deep_step - shallow_step) / 8.0).max(0.0);
     let step_s = (shallow_step - layer_s).max(0.0);
 
     let mut dense = shallow.clone();
     // A checkpoint every step, over a tenth of the epochs (the checkpoint limit allows it).
-    dense.epochs = (shallow.epochs / 10).max(1);
+    dense.epochs = (shallow.epochs / 10 / budget.epochs_divisor.max(1)).max(1);
     dense.checkpoint_interval = 1;
     let dense_plan = dense.validate()?;
     let mut sparse = dense.clone();
@@ -353,7 +355,9 @@ fn per_step_seconds(
     dir: &Path,
     threads: usize,
     min_time: Duration,
+    budget: &Budget,
 ) -> Result<f64, ClientError> {
+    let epochs = (spec.epochs / budget.epochs_divisor.max(1)).max(1);
     let without_checkpoints = |epochs: u32| -> Result<(TaskSpec, u64), ClientError> {
         let mut run = spec.clone();
         run.epochs = epochs;
@@ -361,8 +365,8 @@ fn per_step_seconds(
         run.checkpoint_interval = u32::try_from(total_steps).unwrap_or(u32::MAX);
         Ok((run, total_steps))
     };
-    let (short, short_steps) = without_checkpoints(spec.epochs)?;
-    let (long, long_steps) = without_checkpoints(spec.epochs.saturating_mul(2))?;
+    let (short, short_steps) = without_checkpoints(epochs)?;
+    let (long, long_steps) = without_checkpoints(epochs.saturating_mul(2))?;
     let short_s = bundle_seconds(&short, dir, threads, min_time)?;
     let long_s = bundle_seconds(&long, dir, threads, min_time)?;
     Ok((long_s - short_s).max(long_s * 0.25) / (long_steps - short_steps) as f64)
@@ -461,9 +465,14 @@ mod tests {
         let (write, read) = disk_mbps(dir.path(), 8 << 20).unwrap();
         assert!(write > 0.0 && read > 0.0);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
-        assert!(train_samples_per_s(dir.path(), 1, Duration::ZERO).unwrap() > 0.0);
-        assert!(conv_train_samples_per_s(dir.path(), 1, Duration::ZERO).unwrap() > 0.0);
-        let costs = fixed_costs(dir.path(), 1, Duration::ZERO).unwrap();
+        let quick = Budget {
+            min_time: Duration::ZERO,
+            epochs_divisor: 8,
+            ..Budget::default()
+        };
+        assert!(train_samples_per_s(dir.path(), 1, &quick).unwrap() > 0.0);
+        assert!(conv_train_samples_per_s(dir.path(), 1, &quick).unwrap() > 0.0);
+        let costs = fixed_costs(dir.path(), 1, &quick).unwrap();
         assert!(costs.step_us >= 0.0 && costs.layer_us >= 0.0 && costs.checkpoint_ms >= 0.0);
         assert!(costs.step_us + costs.layer_us > 0.0);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);

@@ -32,6 +32,7 @@ fn quick() -> Budget {
         triad_len: 1 << 16,
         disk_bytes: 4 << 20,
         min_time: Duration::ZERO,
+        epochs_divisor: 8,
     }
 }
 
