@@ -93,16 +93,18 @@ fn estimation_error(threads: usize) {
         step_overhead_s: costs.step_us / 1e6,
         layer_overhead_s: costs.layer_us / 1e6,
         checkpoint_s: costs.checkpoint_ms / 1e3,
+        small_checkpoint_s: costs.small_checkpoint_ms / 1e3,
         disk_write_mbps,
         download_mbps: 10.0,
     };
     println!(
-        "\nMachine: {:.0} samples/s on digits-mlp, {:.0} on digits-cnn, {:.1} µs per step, {:.1} µs per layer, {:.3} ms per checkpoint, disk write {disk_write_mbps:.0} MB/s, {threads} threads\n",
+        "\nMachine: {:.0} samples/s on digits-mlp, {:.0} on digits-cnn, {:.1} µs per step, {:.1} µs per layer, {:.3} ms per checkpoint ({:.3} ms a tiny one), disk write {disk_write_mbps:.0} MB/s, {threads} threads\n",
         speed.reference_samples_per_s,
         speed.conv_reference_samples_per_s,
         costs.step_us,
         costs.layer_us,
-        costs.checkpoint_ms
+        costs.checkpoint_ms,
+        costs.small_checkpoint_ms
     );
     println!("| spec | epochs | estimated s | measured s | error |\n|---|---:|---:|---:|---:|");
     let exec = Exec::new(threads, None).unwrap();

@@ -109,8 +109,8 @@ pub fn assess(
     let step = progress.step("fixed costs of a training step, a layer and a checkpoint");
     let costs = fixed_costs(work_dir, threads, budget)?;
     step.done(format!(
-        "{:.1} µs per step, {:.1} µs per layer, {:.3} ms per checkpoint",
-        costs.step_us, costs.layer_us, costs.checkpoint_ms
+        "{:.1} µs per step, {:.1} µs per layer, {:.3} ms per checkpoint ({:.3} ms a tiny one)",
+        costs.step_us, costs.layer_us, costs.checkpoint_ms, costs.small_checkpoint_ms
     ));
 
     Ok(Performance {
@@ -123,6 +123,7 @@ pub fn assess(
         step_overhead_us: round(costs.step_us),
         layer_overhead_us: round(costs.layer_us),
         checkpoint_ms: (costs.checkpoint_ms * 1000.0).round() / 1000.0,
+        small_checkpoint_ms: (costs.small_checkpoint_ms * 1000.0).round() / 1000.0,
         index: performance_index(gemm_gflops, memory_gbps, train_samples_per_s),
     })
 }
@@ -302,7 +303,7 @@ fn samples_per_s(
 /// The fixed costs of training in `train_bundle` on `threads` threads, in microseconds per
 /// optimizer step, microseconds per layer and step, and milliseconds per checkpoint. From
 /// specs whose arithmetic is too small to count: `iris-softmax` (one layer), the same with
-/// nine layers, and `iris-softmax` with a checkpoint after every step.
+/// nine layers; and checkpoints of `digits-mlp` and `iris-softmax` (see [`checkpoint_seconds`]).
 pub fn fixed_costs(dir: &Path, threads: usize, budget: &Budget) -> Result<FixedCosts, ClientError> {
     let min_time = budget.min_time / 4;
     let shallow = TaskSpec::from_json(matrixai_pot::examples::IRIS_SOFTMAX.as_bytes())?;
@@ -322,9 +323,28 @@ pub fn fixed_costs(dir: &Path, threads: usize, budget: &Budget) -> Result<FixedC
     let layer_s = ((deep_step - shallow_step) / 8.0).max(0.0);
     let step_s = (shallow_step - layer_s).max(0.0);
 
-    let mut dense = shallow.clone();
-    // A checkpoint every step, over a tenth of the epochs (the checkpoint limit allows it).
-    dense.epochs = (shallow.epochs / 10 / budget.epochs_divisor.max(1)).max(1);
+    // Checkpoints cost the file system per file and per byte: measured at two sizes,
+    // digits-mlp's and iris-softmax's (tiny), each a checkpoint every step against two.
+    let mut large = TaskSpec::from_json(matrixai_pot::examples::DIGITS_MLP.as_bytes())?;
+    large.epochs = (4 / budget.epochs_divisor.max(1)).max(1);
+    let mut small = shallow.clone();
+    small.epochs = (shallow.epochs / 10 / budget.epochs_divisor.max(1)).max(1);
+    Ok(FixedCosts {
+        step_us: step_s * 1e6,
+        layer_us: layer_s * 1e6,
+        checkpoint_ms: checkpoint_seconds(large, dir, threads, min_time)? * 1e3,
+        small_checkpoint_ms: checkpoint_seconds(small, dir, threads, min_time)? * 1e3,
+    })
+}
+
+/// Seconds of one checkpoint of `spec`: a run with a checkpoint after every step against the
+/// same run with only the first and the last.
+fn checkpoint_seconds(
+    mut dense: TaskSpec,
+    dir: &Path,
+    threads: usize,
+    min_time: Duration,
+) -> Result<f64, ClientError> {
     dense.checkpoint_interval = 1;
     let dense_plan = dense.validate()?;
     let mut sparse = dense.clone();
@@ -332,11 +352,7 @@ pub fn fixed_costs(dir: &Path, threads: usize, budget: &Budget) -> Result<FixedC
     let extra_checkpoints = dense_plan.checkpoint_steps().len() as f64 - 2.0;
     let dense_s = bundle_seconds(&dense, dir, threads, min_time)?;
     let sparse_s = bundle_seconds(&sparse, dir, threads, min_time)?;
-    Ok(FixedCosts {
-        step_us: step_s * 1e6,
-        layer_us: layer_s * 1e6,
-        checkpoint_ms: ((dense_s - sparse_s) / extra_checkpoints).max(0.0) * 1e3,
-    })
+    Ok(((dense_s - sparse_s) / extra_checkpoints).max(0.0))
 }
 
 /// The fixed costs of training (see [`fixed_costs`]).
@@ -345,6 +361,7 @@ pub struct FixedCosts {
     pub step_us: f64,
     pub layer_us: f64,
     pub checkpoint_ms: f64,
+    pub small_checkpoint_ms: f64,
 }
 
 /// Seconds per optimizer step of `spec` in `train_bundle` with only the first and last

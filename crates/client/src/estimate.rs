@@ -50,7 +50,7 @@ pub fn machine_speed(performance: &Performance) -> MachineSpeed {
             performance.conv_train_samples_per_s,
         ],
         [performance.step_overhead_us, performance.layer_overhead_us],
-        performance.checkpoint_ms,
+        [performance.small_checkpoint_ms, performance.checkpoint_ms],
         performance.disk_write_mbps,
     )
 }

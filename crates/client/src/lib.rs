@@ -340,8 +340,11 @@ fn print_device(
         performance.train_samples_per_s, performance.conv_train_samples_per_s
     );
     println!(
-        "fixed      {:.1} µs per step, {:.1} µs per layer, {:.3} ms per checkpoint",
-        performance.step_overhead_us, performance.layer_overhead_us, performance.checkpoint_ms
+        "fixed      {:.1} µs per step, {:.1} µs per layer, {:.3} ms per checkpoint ({:.3} ms a tiny one)",
+        performance.step_overhead_us,
+        performance.layer_overhead_us,
+        performance.checkpoint_ms,
+        performance.small_checkpoint_ms
     );
     println!(
         "index      {:.3} (1.0 = the reference machine)",

@@ -25,8 +25,10 @@ pub struct MachineSpeed {
     /// Fixed seconds of one optimizer step, and per layer and step.
     pub step_overhead_s: f64,
     pub layer_overhead_s: f64,
-    /// Fixed seconds of writing one checkpoint file.
+    /// Seconds of writing one checkpoint file of the `digits-mlp` example's size, and one of
+    /// `iris-softmax`'s (tiny): other sizes are interpolated (or extrapolated) between them.
     pub checkpoint_s: f64,
+    pub small_checkpoint_s: f64,
     pub disk_write_mbps: f64,
     /// Assumed download speed of a dataset, in MB/s.
     pub download_mbps: f64,
@@ -42,7 +44,7 @@ impl MachineSpeed {
     pub fn from_measurements(
         [train_samples_per_s, conv_train_samples_per_s]: [f64; 2],
         [step_overhead_us, layer_overhead_us]: [f64; 2],
-        checkpoint_ms: f64,
+        [small_checkpoint_ms, checkpoint_ms]: [f64; 2],
         disk_write_mbps: f64,
     ) -> Self {
         Self {
@@ -51,6 +53,7 @@ impl MachineSpeed {
             step_overhead_s: step_overhead_us / 1e6,
             layer_overhead_s: layer_overhead_us / 1e6,
             checkpoint_s: checkpoint_ms / 1e3,
+            small_checkpoint_s: small_checkpoint_ms / 1e3,
             disk_write_mbps,
             download_mbps: Self::ASSUMED_DOWNLOAD_MBPS,
         }
@@ -87,8 +90,6 @@ impl Estimate {
     }
 }
 
-/// sha256 of checkpoint bytes, MB/s: a conservative figure for one core.
-const HASH_MBPS: f64 = 500.0;
 /// Bytes a CSV cell takes, for a dataset whose size is not known before it is fetched.
 const CSV_BYTES_PER_VALUE: f64 = 8.0;
 
@@ -153,6 +154,27 @@ fn flop_rates(speed: &MachineSpeed) -> (f64, f64) {
     (cnn_convolution / convolution_s, other_rate)
 }
 
+/// Bytes of a checkpoint of an example spec.
+fn example_checkpoint_bytes(json: &str) -> f64 {
+    let spec = TaskSpec::from_json(json.as_bytes()).expect("a valid example");
+    let plan = spec.validate().expect("a valid example");
+    crate::bundle::checkpoint_file_bytes(
+        plan.architecture.parameter_count(),
+        plan.optimizer_state_len,
+    ) as f64
+}
+
+/// Seconds of one checkpoint of `bytes`: a line through the two measured sizes (writing and
+/// hashing included), never below the tiny one's cost.
+fn one_checkpoint_s(bytes: f64, speed: &MachineSpeed) -> f64 {
+    let (small, large) = (
+        example_checkpoint_bytes(examples::IRIS_SOFTMAX),
+        example_checkpoint_bytes(examples::DIGITS_MLP),
+    );
+    let per_byte = ((speed.checkpoint_s - speed.small_checkpoint_s) / (large - small)).max(0.0);
+    speed.small_checkpoint_s + (bytes - small).max(0.0) * per_byte
+}
+
 /// Estimates `spec` on a machine of `speed`; an invalid spec is an error.
 pub fn estimate(spec: &TaskSpec, speed: &MachineSpeed) -> Result<Estimate, SpecError> {
     let plan = spec.validate()?;
@@ -165,6 +187,7 @@ pub fn estimate(spec: &TaskSpec, speed: &MachineSpeed) -> Result<Estimate, SpecE
         speed.step_overhead_s,
         speed.layer_overhead_s,
         speed.checkpoint_s,
+        speed.small_checkpoint_s,
     ];
     if !positive.iter().all(|v| v.is_finite() && *v > 0.0)
         || !non_negative.iter().all(|v| v.is_finite() && *v >= 0.0)
@@ -187,9 +210,7 @@ pub fn estimate(spec: &TaskSpec, speed: &MachineSpeed) -> Result<Estimate, SpecE
         crate::bundle::checkpoint_file_bytes(arch.parameter_count(), plan.optimizer_state_len)
             as f64;
     let checkpoints = plan.checkpoint_steps().len() as f64;
-    let checkpoint_s = checkpoints
-        * (speed.checkpoint_s
-            + checkpoint_bytes / 1e6 * (1.0 / speed.disk_write_mbps + 1.0 / HASH_MBPS));
+    let checkpoint_s = checkpoints * one_checkpoint_s(checkpoint_bytes, speed);
     let download_s = match &spec.dataset {
         DatasetSpec::Bundled { .. } => 0.0,
         DatasetSpec::Csv { .. } => {
@@ -216,6 +237,7 @@ mod tests {
         step_overhead_s: 0.0,
         layer_overhead_s: 0.0,
         checkpoint_s: 0.0,
+        small_checkpoint_s: 0.0,
         disk_write_mbps: 500.0,
         download_mbps: 10.0,
     };

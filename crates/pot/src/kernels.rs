@@ -13,6 +13,11 @@ use rayon::prelude::*;
 
 use crate::error::PotError;
 
+/// Below this many multiply-adds (or copies) a kernel runs on the caller's thread: waking the
+/// pool (tens of microseconds on a virtual machine) costs more than it saves. Which thread
+/// computes a row never changes its bits.
+const MIN_PARALLEL_WORK: usize = 1 << 18;
+
 /// How kernels split work: a thread count and the rows each task takes.
 pub struct Exec {
     pool: Option<rayon::ThreadPool>,
@@ -56,8 +61,10 @@ impl Exec {
         self.threads
     }
 
-    /// Calls `compute(row_index, row)` once for every `row_len`-long row of `out`.
-    fn for_each_row<F>(&self, out: &mut [f32], row_len: usize, compute: F)
+    /// Calls `compute(row_index, row)` once for every `row_len`-long row of `out`, each row
+    /// costing about `work_per_row` multiply-adds. Small work stays on the caller's thread,
+    /// unless `rows_per_task` was given (tests force the split that way).
+    fn for_each_row<F>(&self, out: &mut [f32], row_len: usize, work_per_row: usize, compute: F)
     where
         F: Fn(usize, &mut [f32]) + Sync + Send,
     {
@@ -65,8 +72,10 @@ impl Exec {
             return;
         }
         let rows = out.len() / row_len;
+        let worth_splitting =
+            self.rows_per_task.is_some() || rows.saturating_mul(work_per_row) >= MIN_PARALLEL_WORK;
         match &self.pool {
-            Some(pool) if rows > 1 => {
+            Some(pool) if rows > 1 && worth_splitting => {
                 let rows_per_task = self
                     .rows_per_task
                     .unwrap_or_else(|| rows.div_ceil(self.threads * 2).max(1));
@@ -100,7 +109,7 @@ pub fn dense_forward(
     y: &mut [f32],
 ) {
     let outputs = bias.len();
-    exec.for_each_row(y, outputs, |r, y_row| {
+    exec.for_each_row(y, outputs, inputs * outputs, |r, y_row| {
         y_row.copy_from_slice(bias);
         let x_row = &x[r * inputs..(r + 1) * inputs];
         for (&x_value, w_row) in x_row.iter().zip(w.chunks_exact(outputs)) {
@@ -120,15 +129,20 @@ pub fn dense_weight_grad(
     outputs: usize,
     dw: &mut [f32],
 ) {
-    exec.for_each_row(dw, outputs, |i, dw_row| {
-        dw_row.fill(0.0);
-        for (x_row, dy_row) in x.chunks_exact(inputs).zip(dy.chunks_exact(outputs)) {
-            let x_value = x_row[i];
-            for (dw_value, &dy_value) in dw_row.iter_mut().zip(dy_row) {
-                *dw_value += x_value * dy_value;
+    exec.for_each_row(
+        dw,
+        outputs,
+        x.len() / inputs.max(1) * outputs,
+        |i, dw_row| {
+            dw_row.fill(0.0);
+            for (x_row, dy_row) in x.chunks_exact(inputs).zip(dy.chunks_exact(outputs)) {
+                let x_value = x_row[i];
+                for (dw_value, &dy_value) in dw_row.iter_mut().zip(dy_row) {
+                    *dw_value += x_value * dy_value;
+                }
             }
-        }
-    });
+        },
+    );
 }
 
 /// `db[j] = 0 + dy[0][j] + dy[1][j] + ...`, summed over rows r = 0, 1, ...
@@ -151,7 +165,7 @@ pub fn dense_input_grad(
     inputs: usize,
     dx: &mut [f32],
 ) {
-    exec.for_each_row(dx, inputs, |r, dx_row| {
+    exec.for_each_row(dx, inputs, inputs * outputs, |r, dx_row| {
         dx_row.fill(0.0);
         let dy_row = &dy[r * outputs..(r + 1) * outputs];
         for (&dy_value, wt_row) in dy_row.iter().zip(w_transposed.chunks_exact(inputs)) {
@@ -229,7 +243,7 @@ pub fn im2col(exec: &Exec, images: &[f32], g: &ConvGeometry, cols: &mut [f32]) {
     let image_len = g.height * g.width * g.in_channels;
     let pixels_out = g.out_height * g.out_width;
     let run = g.kernel * g.in_channels;
-    exec.for_each_row(cols, g.patch_len(), |row, patch| {
+    exec.for_each_row(cols, g.patch_len(), g.patch_len(), |row, patch| {
         let (b, pixel) = (row / pixels_out, row % pixels_out);
         let (oh, ow) = (pixel / g.out_width, pixel % g.out_width);
         let image = &images[b * image_len..(b + 1) * image_len];
@@ -256,26 +270,32 @@ pub fn col2im(exec: &Exec, cols_grad: &[f32], g: &ConvGeometry, images_grad: &mu
     let patch_len = g.patch_len();
     let pixels_out = g.out_height * g.out_width;
     let run = g.kernel * g.in_channels;
-    exec.for_each_row(images_grad, image_len, |b, image| {
-        image.fill(0.0);
-        for oh in 0..g.out_height {
-            for ow in 0..g.out_width {
-                let patch =
-                    &cols_grad[(b * pixels_out + oh * g.out_width + ow) * patch_len..][..patch_len];
-                for (kh, source_row) in patch.chunks_exact(run).enumerate() {
-                    if let Some((ih, kw_start, kw_end)) = g.kernel_row_span(oh, ow, kh) {
-                        let source = &source_row[kw_start * g.in_channels..kw_end * g.in_channels];
-                        let first_pixel = ih * g.width + ow + kw_start - g.padding;
-                        for (target, &value) in
-                            image[first_pixel * g.in_channels..].iter_mut().zip(source)
-                        {
-                            *target += value;
+    exec.for_each_row(
+        images_grad,
+        image_len,
+        pixels_out * patch_len,
+        |b, image| {
+            image.fill(0.0);
+            for oh in 0..g.out_height {
+                for ow in 0..g.out_width {
+                    let patch = &cols_grad[(b * pixels_out + oh * g.out_width + ow) * patch_len..]
+                        [..patch_len];
+                    for (kh, source_row) in patch.chunks_exact(run).enumerate() {
+                        if let Some((ih, kw_start, kw_end)) = g.kernel_row_span(oh, ow, kh) {
+                            let source =
+                                &source_row[kw_start * g.in_channels..kw_end * g.in_channels];
+                            let first_pixel = ih * g.width + ow + kw_start - g.padding;
+                            for (target, &value) in
+                                image[first_pixel * g.in_channels..].iter_mut().zip(source)
+                            {
+                                *target += value;
+                            }
                         }
                     }
                 }
             }
-        }
-    });
+        },
+    );
 }
 
 #[cfg(test)]

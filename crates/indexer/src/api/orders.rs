@@ -373,7 +373,7 @@ pub async fn estimate(
             performance.conv_train_samples_per_s,
         ],
         [performance.step_overhead_us, performance.layer_overhead_us],
-        performance.checkpoint_ms,
+        [performance.small_checkpoint_ms, performance.checkpoint_ms],
         performance.disk_write_mbps,
     );
     let estimate = matrixai_pot::estimate::estimate(&spec, &speed)
