@@ -128,7 +128,8 @@ impl Storage {
 
     /// Fetches `uri` into `dest` and returns its size. At most `max_bytes` are accepted, and
     /// the content must have `sha256` when one is given; otherwise nothing is left at `dest`.
-    /// An interrupted download is resumed from `dest` + `.part`.
+    /// An interrupted download is resumed from `dest` + `.part`; a `dest` that already holds
+    /// the content of `sha256` (fetched before a restart) is kept and nothing is fetched.
     pub async fn fetch(
         &self,
         uri: &str,
@@ -136,6 +137,12 @@ impl Storage {
         max_bytes: u64,
         sha256: Option<&[u8; 32]>,
     ) -> Result<u64, StorageError> {
+        if let Some(expected) = sha256
+            && let Ok((size, actual)) = sha256_of(dest).await
+            && &actual == expected
+        {
+            return Ok(size);
+        }
         let part = partial_path(dest);
         if let Some(parent) = dest.parent() {
             tokio::fs::create_dir_all(parent)
@@ -202,10 +209,7 @@ impl Storage {
                 limit: max_bytes,
             });
         }
-        let body = response
-            .bytes_stream()
-            .map(|chunk| chunk.map_err(|e| e.to_string()));
-        append_bounded(uri, part, start, body, max_bytes).await
+        append_bounded(uri, part, start, response.bytes_stream(), max_bytes).await
     }
 
     async fn fetch_s3(
@@ -228,11 +232,13 @@ impl Storage {
                 limit: max_bytes,
             });
         }
-        let have = Some(partial_len(part).await).filter(|&have| have <= meta.size);
-        if have == Some(meta.size) {
+        // What an earlier read left, unless it is longer than the object (then start over).
+        let start = Some(partial_len(part).await)
+            .filter(|&have| have <= meta.size)
+            .unwrap_or(0);
+        if start == meta.size && start > 0 {
             return Ok(());
         }
-        let start = have.unwrap_or(0);
         let options = GetOptions {
             range: (start > 0).then_some(GetRange::Offset(start)),
             ..GetOptions::default()
@@ -241,8 +247,7 @@ impl Storage {
             .get_opts(&key, options)
             .await
             .map_err(|e| unreachable(e.to_string()))?
-            .into_stream()
-            .map(|chunk| chunk.map_err(|e| e.to_string()));
+            .into_stream();
         append_bounded(uri, part, start, body, max_bytes).await
     }
 
@@ -300,10 +305,7 @@ impl Storage {
             .await
             .map_err(|e| unreachable(uri)(e.to_string()))?;
         let response = kubo_ok(uri, response).await?;
-        let body = response
-            .bytes_stream()
-            .map(|chunk| chunk.map_err(|e| e.to_string()));
-        append_bounded(uri, part, have, body, max_bytes).await
+        append_bounded(uri, part, have, response.bytes_stream(), max_bytes).await
     }
 
     fn ipfs_url(&self, command: &str) -> String {
@@ -518,7 +520,7 @@ async fn append_bounded(
     uri: &str,
     part: &Path,
     start: u64,
-    body: impl Stream<Item = Result<bytes::Bytes, String>>,
+    body: impl Stream<Item = Result<bytes::Bytes, impl std::fmt::Display>>,
     max_bytes: u64,
 ) -> Result<(), StorageError> {
     let mut file = tokio::fs::OpenOptions::new()
@@ -536,7 +538,7 @@ async fn append_bounded(
             Ok(chunk) => chunk,
             Err(reason) => {
                 let _ = file.sync_all().await;
-                return Err(unreachable(uri)(reason));
+                return Err(unreachable(uri)(reason.to_string()));
             }
         };
         written += chunk.len() as u64;

@@ -345,7 +345,7 @@ impl Agent {
     }
 
     /// The order's CSV dataset in the order's directory (kept from an earlier attempt when its
-    /// sha256 is right, else fetched, resuming a partial download); `None` for a bundled one.
+    /// sha256 is right, a partial download resumed); `None` for a bundled one.
     async fn fetch_dataset(
         &self,
         spec: &TaskSpec,
@@ -363,16 +363,7 @@ impl Agent {
                 }
                 let dest = order_dir.join("dataset.csv");
                 let limit = u64::from(self.settings.disk_gb) * 1_000_000_000;
-                let fetched = if dest.is_file()
-                    && matrixai_chain::storage::sha256_of(&dest)
-                        .await
-                        .is_ok_and(|(_, sha256)| sha256 == expected)
-                {
-                    Ok(0)
-                } else {
-                    self.storage.fetch(uri, &dest, limit, Some(&expected)).await
-                };
-                match fetched {
+                match self.storage.fetch(uri, &dest, limit, Some(&expected)).await {
                     Ok(_) => Ok(Ok(Some(dest))),
                     Err(StorageError::TooLarge { .. }) => Ok(Err(Refusal::new(
                         FailureCode::InsufficientResources,

@@ -296,8 +296,8 @@ fn samples_per_s(
     budget: &Budget,
 ) -> Result<f64, ClientError> {
     let spec = TaskSpec::from_json(json.as_bytes())?;
-    let min_time = budget.min_time;
-    Ok(spec.batch_size as f64 / per_step_seconds(&spec, dir, threads, min_time, budget)?)
+    let step_s = per_step_seconds(&spec, dir, threads, budget.min_time, budget.epochs_divisor)?;
+    Ok(spec.batch_size as f64 / step_s)
 }
 
 /// The fixed costs of training in `train_bundle` on `threads` threads, in microseconds per
@@ -318,8 +318,9 @@ pub fn fixed_costs(dir: &Path, threads: usize, budget: &Budget) -> Result<FixedC
     .flatten()
     .chain([matrixai_pot::spec::LayerSpec::Dense { units: 3 }])
     .collect();
-    let shallow_step = per_step_seconds(&shallow, dir, threads, min_time, budget)?;
-    let deep_step = per_step_seconds(&deep, dir, threads, min_time, budget)?;
+    let divisor = budget.epochs_divisor;
+    let shallow_step = per_step_seconds(&shallow, dir, threads, min_time, divisor)?;
+    let deep_step = per_step_seconds(&deep, dir, threads, min_time, divisor)?;
     let layer_s = ((deep_step - shallow_step) / 8.0).max(0.0);
     let step_s = (shallow_step - layer_s).max(0.0);
 
@@ -372,9 +373,9 @@ fn per_step_seconds(
     dir: &Path,
     threads: usize,
     min_time: Duration,
-    budget: &Budget,
+    epochs_divisor: u32,
 ) -> Result<f64, ClientError> {
-    let epochs = (spec.epochs / budget.epochs_divisor.max(1)).max(1);
+    let epochs = (spec.epochs / epochs_divisor.max(1)).max(1);
     let without_checkpoints = |epochs: u32| -> Result<(TaskSpec, u64), ClientError> {
         let mut run = spec.clone();
         run.epochs = epochs;
