@@ -155,6 +155,25 @@ impl ChainClient {
         Call: Payload,
         S: Signer<MatrixAiConfig>,
     {
+        self.send_with_nonce(call, signer, nonce)
+            .await?
+            .finalized()
+            .await
+    }
+
+    /// Signs `call` with `nonce` and hands it to the node's pool; the returned [`InFlight`]
+    /// waits for its finalization. A caller that sends several calls from one signer can send
+    /// the next (with the next nonce) before the previous one is finalized.
+    pub async fn send_with_nonce<Call, S>(
+        &self,
+        call: &Call,
+        signer: &S,
+        nonce: u64,
+    ) -> Result<InFlight, ChainError>
+    where
+        Call: Payload,
+        S: Signer<MatrixAiConfig>,
+    {
         let call_name = format!("{}.{}", call.pallet_name(), call.call_name());
         let account = signer.account_id();
         let params = TxParamsBuilder::new().nonce(nonce).build();
@@ -163,52 +182,128 @@ impl ChainClient {
             .sign_and_submit_then_watch(call, signer, params)
             .await
             .map_err(|error| rejected_or_other(&call_name, error))?;
-        let in_block = tokio::time::timeout(self.finality_timeout, progress.wait_for_finalized())
-            .await
-            .map_err(|_| ChainError::Timeout {
-                what: format!("{call_name} to be finalized"),
-                after: self.finality_timeout,
-            })?
-            .map_err(|error| match error {
-                TransactionProgressError::TransactionStatusError(status) => ChainError::Rejected {
-                    call: call_name.clone(),
-                    reason: status.to_string(),
-                },
-                other => other.into(),
-            })?;
+        let finality_timeout = self.finality_timeout;
+        let finalized = async move {
+            let in_block = tokio::time::timeout(finality_timeout, progress.wait_for_finalized())
+                .await
+                .map_err(|_| ChainError::Timeout {
+                    what: format!("{call_name} to be finalized"),
+                    after: finality_timeout,
+                })?
+                .map_err(|error| match error {
+                    TransactionProgressError::TransactionStatusError(status) => {
+                        ChainError::Rejected {
+                            call: call_name.clone(),
+                            reason: status.to_string(),
+                        }
+                    }
+                    other => other.into(),
+                })?;
 
-        let at_block = in_block.at().await?;
-        let events = in_block.fetch_events().await?;
-        let fee_paid: Balance = events
-            .find::<runtime::transaction_payment::events::TransactionFeePaid>()
-            .filter_map(Result::ok)
-            .filter(|fee| fee.who == account)
-            .map(|fee| fee.actual_fee + fee.tip)
-            .sum();
-        let block_hash = in_block.block_hash();
-        let block_number = at_block.block_number();
-        if let Some(failed) = events.find_first::<runtime::system::events::ExtrinsicFailed>() {
-            let (failure, description) = DispatchFailure::from_runtime_dispatch_error(
-                &failed?.dispatch_error,
-                at_block.metadata_ref(),
-            );
-            return Err(ChainError::Failed(Box::new(FailedCall {
+            let at_block = in_block.at().await?;
+            let events = in_block.fetch_events().await?;
+            let fee_paid: Balance = events
+                .find::<runtime::transaction_payment::events::TransactionFeePaid>()
+                .filter_map(Result::ok)
+                .filter(|fee| fee.who == account)
+                .map(|fee| fee.actual_fee + fee.tip)
+                .sum();
+            let block_hash = in_block.block_hash();
+            let block_number = at_block.block_number();
+            if let Some(failed) = events.find_first::<runtime::system::events::ExtrinsicFailed>() {
+                let (failure, description) = DispatchFailure::from_runtime_dispatch_error(
+                    &failed?.dispatch_error,
+                    at_block.metadata_ref(),
+                );
+                return Err(ChainError::Failed(Box::new(FailedCall {
+                    call: call_name,
+                    failure,
+                    description,
+                    block_hash,
+                    block_number,
+                    fee_paid,
+                })));
+            }
+            tracing::debug!(call = %call_name, block_number, fee_paid, "finalized");
+            Ok(Finalized {
                 call: call_name,
-                failure,
-                description,
                 block_hash,
                 block_number,
                 fee_paid,
-            })));
-        }
-        tracing::debug!(call = %call_name, block_number, fee_paid, "finalized");
-        Ok(Finalized {
-            call: call_name,
-            block_hash,
-            block_number,
-            fee_paid,
-            events,
+                events,
+            })
+        };
+        Ok(InFlight {
+            finalized: Box::pin(finalized),
         })
+    }
+
+    /// The record of `call` about to be signed by `who` with its next nonce. A service that
+    /// must never make a call twice (a seller's `order_completed`, a validator's `verify_pot`)
+    /// persists it, then sends the call with [`Self::submit_pending`]; after a crash,
+    /// [`Self::settle_pending`] tells it whether the call made it before it reads the state
+    /// that decides whether to call again.
+    pub async fn prepare_call<Call: Payload>(
+        &self,
+        call: &Call,
+        who: &AccountId,
+    ) -> Result<PendingCall, ChainError> {
+        Ok(PendingCall {
+            call: format!("{}.{}", call.pallet_name(), call.call_name()),
+            nonce: self.next_nonce(who).await?,
+        })
+    }
+
+    /// Sends the call `pending` records, with its nonce. Then `on_settled` runs unless the
+    /// call may still land (a timeout or a lost connection leave it in flight), so that the
+    /// caller can drop its record.
+    pub async fn submit_pending<Call, S, E>(
+        &self,
+        call: &Call,
+        signer: &S,
+        pending: &PendingCall,
+        on_settled: impl FnOnce() -> Result<(), E>,
+    ) -> Result<Result<Finalized, ChainError>, E>
+    where
+        Call: Payload,
+        S: Signer<MatrixAiConfig>,
+    {
+        let outcome = self.submit_with_nonce(call, signer, pending.nonce).await;
+        if !outcome.as_ref().is_err_and(|error| error.may_still_land()) {
+            on_settled()?;
+        }
+        Ok(outcome)
+    }
+
+    /// Waits until the call `pending` records is in a finalized block (its nonce used there)
+    /// or known lost (neither finalized nor in the node's pool), at most `timeout`.
+    pub async fn settle_pending(
+        &self,
+        pending: &PendingCall,
+        who: &AccountId,
+        timeout: Duration,
+    ) -> Result<(), ChainError> {
+        let started = std::time::Instant::now();
+        loop {
+            let finalized = self.finalized_state().await?;
+            if finalized.nonce(who).await? > pending.nonce
+                || self.next_nonce(who).await? <= pending.nonce
+            {
+                return Ok(());
+            }
+            let left = timeout.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                return Err(ChainError::Timeout {
+                    what: format!(
+                        "{} (nonce {}) to leave the pool",
+                        pending.call, pending.nonce
+                    ),
+                    after: timeout,
+                });
+            }
+            self.wait_for_finalized_block(finalized.block_number() + 1, left)
+                .await?;
+        }
     }
 
     /// Dispatches `call` as root through `Sudo.sudo`, signed by the sudo key.
@@ -291,10 +386,43 @@ impl ChainClient {
             .await?)
     }
 
+    /// The number of the node's best block (not necessarily finalized): how close a deadline
+    /// counted in blocks is, for a call about to be sent.
+    pub async fn best_block_number(&self) -> Result<u64, ChainError> {
+        Ok(self
+            .legacy
+            .chain_get_header(None)
+            .await?
+            .map_or(0, |header| header.number))
+    }
+
     /// The number of peers the node is connected to.
     pub async fn peer_count(&self) -> Result<usize, ChainError> {
         Ok(self.legacy.system_health().await?.peers)
     }
+}
+
+/// A call in the node's pool: [`Self::finalized`] waits (within the client's finality timeout)
+/// until it is in a finalized block, with the same outcomes as [`ChainClient::submit`].
+pub struct InFlight {
+    finalized: std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Finalized, ChainError>> + Send + 'static>,
+    >,
+}
+
+impl InFlight {
+    pub async fn finalized(self) -> Result<Finalized, ChainError> {
+        self.finalized.await
+    }
+}
+
+/// A signed call that may be in flight, recognised by the nonce it was signed with.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PendingCall {
+    /// `Pallet.call`, for people.
+    pub call: String,
+    pub nonce: u64,
 }
 
 /// The node refused the transaction outright, or something else went wrong submitting it.
@@ -434,6 +562,23 @@ impl StateView {
             .try_fetch(runtime::storage().hashrate_market().orders(), (id,))
             .await?;
         Ok(entry.map(|entry| entry.decode()).transpose()?)
+    }
+
+    /// Every open order (closed ones leave storage), with its id, in storage order. For a
+    /// service catching up after a restart; following events is the way to keep up.
+    pub async fn open_orders(&self) -> Result<Vec<(crate::OrderId, crate::Order)>, ChainError> {
+        let mut entries = self
+            .at
+            .storage()
+            .iter(runtime::storage().hashrate_market().orders(), ())
+            .await?;
+        let mut orders = Vec::new();
+        while let Some(entry) = entries.next().await {
+            let entry = entry?;
+            let (order_id,) = entry.key()?.decode()?;
+            orders.push((order_id, entry.value().decode()?));
+        }
+        Ok(orders)
     }
 
     /// The accounts authorised to judge Proofs of Training.

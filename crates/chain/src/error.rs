@@ -105,6 +105,13 @@ fn is_incompatible_codegen(error: &subxt::Error) -> bool {
 }
 
 impl ChainError {
+    /// Whether a call that ended with this error may still be included: not when the runtime
+    /// refused it in a block or the node refused it outright; possibly after a timeout or a
+    /// lost connection.
+    pub fn may_still_land(&self) -> bool {
+        !matches!(self, ChainError::Failed(_) | ChainError::Rejected { .. })
+    }
+
     /// The runtime's reason, when the call failed in a block.
     pub fn dispatch_failure(&self) -> Option<&DispatchFailure> {
         match self {

@@ -68,6 +68,34 @@ impl ChainClient {
     }
 }
 
+/// Runs `session` (a service's pass over finalized events) until `shutdown` turns true. A
+/// session that ends (its subscription closed, the node lost) starts again after a pause that
+/// doubles from one second up to 30 seconds, so a service outlives a restarting node.
+pub async fn follow_until_shutdown<E, Session>(
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    mut session: impl FnMut() -> Session,
+) where
+    Session: std::future::Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    let mut backoff = std::time::Duration::from_secs(1);
+    loop {
+        let outcome = tokio::select! {
+            outcome = session() => outcome,
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        };
+        match outcome {
+            Ok(()) => tracing::warn!("the event subscription ended; reconnecting"),
+            Err(error) => tracing::warn!(%error, retry_in = ?backoff, "lost the node"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+        backoff = (backoff * 2).min(std::time::Duration::from_secs(30));
+    }
+}
+
 fn market_events_in(
     events: &Events<MatrixAiConfig>,
     block_number: u64,

@@ -41,6 +41,60 @@ pub fn from_uri(uri: &str) -> Result<Keypair, ChainError> {
     })
 }
 
+/// Whose key signs an off-chain part's calls: a secret URI, or a file whose first line is one
+/// (readable by its owner only, so the secret stays out of the process list and shell history).
+/// The secret never appears in `Debug` output or in an error.
+#[derive(Clone)]
+pub enum AccountSource {
+    Uri(String),
+    KeyFile(std::path::PathBuf),
+}
+
+impl std::fmt::Debug for AccountSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Uri(_) => f.write_str("Uri(<secret>)"),
+            Self::KeyFile(path) => f.debug_tuple("KeyFile").field(path).finish(),
+        }
+    }
+}
+
+impl AccountSource {
+    /// The signing key. Errors name the source, never the secret.
+    pub fn keypair(&self) -> Result<Keypair, ChainError> {
+        match self {
+            Self::Uri(uri) => from_uri(uri).map_err(|e| {
+                ChainError::InvalidInput(format!(
+                    "account URI: {}",
+                    secret_free(&e.to_string(), uri)
+                ))
+            }),
+            Self::KeyFile(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    ChainError::InvalidInput(format!("key file {}: {e}", path.display()))
+                })?;
+                let uri = text.lines().next().unwrap_or("").trim();
+                from_uri(uri).map_err(|e| {
+                    ChainError::InvalidInput(format!(
+                        "key file {}: {}",
+                        path.display(),
+                        secret_free(&e.to_string(), uri)
+                    ))
+                })
+            }
+        }
+    }
+}
+
+/// `message` with any occurrence of the secret removed, in case a parser quoted it.
+fn secret_free(message: &str, secret: &str) -> String {
+    if secret.is_empty() {
+        message.to_string()
+    } else {
+        message.replace(secret, "<secret>")
+    }
+}
+
 /// The account that `keypair` signs for.
 pub fn account_id(keypair: &Keypair) -> AccountId {
     keypair.public_key().to_account_id()
@@ -49,6 +103,31 @@ pub fn account_id(keypair: &Keypair) -> AccountId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn account_sources_never_show_the_secret() {
+        let secret = "bottom drive obey lake curtain smoke basket hold race lonely fit walk//Bob";
+        let source = AccountSource::Uri(secret.into());
+        assert!(!format!("{source:?}").contains("bottom"));
+        assert!(source.keypair().is_ok());
+
+        let bad = AccountSource::Uri("not a uri but a secret".into());
+        let error = bad.keypair().unwrap_err().to_string();
+        assert!(!error.contains("not a uri but a secret"), "{error}");
+
+        let dir = std::env::temp_dir().join(format!("matrixai-keys-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let key_file = dir.join("key");
+        std::fs::write(&key_file, "//Charlie\n").unwrap();
+        let from_file = AccountSource::KeyFile(key_file).keypair().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(
+            from_file.public_key().0,
+            from_uri("//Charlie").unwrap().public_key().0
+        );
+        let missing = AccountSource::KeyFile(dir.join("absent")).keypair();
+        assert!(missing.unwrap_err().to_string().contains("absent"));
+    }
 
     #[test]
     fn dev_keys_are_the_well_known_accounts() {

@@ -17,8 +17,9 @@
 //!   secret URIs.
 //! - [`machine_metadata`]: the machine metadata JSON (one type for the agent, the indexer, the
 //!   validator and the UI); [`order_result`]: what an order delivered or why it failed;
-//!   [`training_log`]: training log records and their sr25519 signature; [`storage`]: datasets,
-//!   models and bundles behind storage URIs.
+//!   [`training_log`]: training log records and their sr25519 signature;
+//!   [`verification_report`]: a validator's signed report; [`storage`]: datasets, models and
+//!   bundles behind storage URIs.
 //! - `testing` (feature `testing`): starts `matrixai-node` for integration tests.
 //!
 //! ```no_run
@@ -41,7 +42,7 @@
 mod client;
 mod config;
 mod error;
-mod events;
+pub mod events;
 pub mod faucet;
 pub mod ids;
 pub mod keys;
@@ -51,8 +52,11 @@ pub mod storage;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod training_log;
+pub mod verification_report;
 
-pub use client::{AccountBalance, ChainClient, ConnectOptions, Finalized, StateView};
+pub use client::{
+    AccountBalance, ChainClient, ConnectOptions, Finalized, InFlight, PendingCall, StateView,
+};
 pub use config::{AccountId, Balance, Hash, MatrixAiConfig, TxParamsBuilder, UNIT};
 pub use error::{ChainError, DispatchFailure, FailedCall};
 pub use events::MarketEvent;

@@ -34,8 +34,14 @@ pub enum StorageError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// The server or file system could not be reached or answered with an error; trying
+    /// again later may work.
     #[error("{uri}: {reason}")]
     Unreachable { uri: String, reason: String },
+    /// The storage answered, and it holds nothing at this URI: no file, HTTP 404 or 410, no
+    /// such S3 object, no such name in an IPFS directory.
+    #[error("{uri}: nothing is stored there")]
+    NotFound { uri: String },
     #[error("{uri} is larger than the {limit} bytes allowed")]
     TooLarge { uri: String, limit: u64 },
     #[error("{uri} has sha256 {actual}, not the {expected} it must have")]
@@ -57,6 +63,12 @@ fn unreachable(uri: &str) -> impl Fn(String) -> StorageError + '_ {
     move |reason| StorageError::Unreachable {
         uri: uri.to_string(),
         reason,
+    }
+}
+
+fn not_found(uri: &str) -> StorageError {
+    StorageError::NotFound {
+        uri: uri.to_string(),
     }
 }
 
@@ -193,6 +205,12 @@ impl Storage {
             .await
             .map_err(|e| unreachable(uri)(e.to_string()))?;
         let status = response.status();
+        if matches!(
+            status,
+            reqwest::StatusCode::NOT_FOUND | reqwest::StatusCode::GONE
+        ) {
+            return Err(not_found(uri));
+        }
         if !status.is_success() {
             return Err(unreachable(uri)(format!("the server answered {status}")));
         }
@@ -222,10 +240,10 @@ impl Storage {
         let (bucket, key) = s3_location(uri, location)?;
         let store = self.s3(uri, bucket)?;
         let unreachable = unreachable(uri);
-        let meta = store
-            .head(&key)
-            .await
-            .map_err(|e| unreachable(e.to_string()))?;
+        let meta = store.head(&key).await.map_err(|e| match e {
+            object_store::Error::NotFound { .. } => not_found(uri),
+            other => unreachable(other.to_string()),
+        })?;
         if meta.size > max_bytes {
             return Err(StorageError::TooLarge {
                 uri: uri.to_string(),
@@ -488,6 +506,10 @@ async fn kubo_ok(
         .ok()
         .and_then(|value| value["Message"].as_str().map(str::to_string))
         .unwrap_or(body);
+    // The directory was found and has no such name; an unknown CID may still be found later.
+    if message.starts_with("no link named") {
+        return Err(not_found(uri));
+    }
     Err(unreachable(uri)(format!(
         "Kubo answered {status}: {message}"
     )))
@@ -561,12 +583,13 @@ async fn copy_bounded(
     to: &Path,
     max_bytes: u64,
 ) -> Result<(), StorageError> {
-    let metadata = tokio::fs::metadata(from)
-        .await
-        .map_err(|e| StorageError::Unreachable {
-            uri: uri.to_string(),
-            reason: e.to_string(),
-        })?;
+    let metadata = tokio::fs::metadata(from).await.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            not_found(uri)
+        } else {
+            unreachable(uri)(e.to_string())
+        }
+    })?;
     if !metadata.is_file() {
         return Err(StorageError::Unreachable {
             uri: uri.to_string(),
@@ -690,6 +713,10 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(error, StorageError::Unsupported(_)));
+
+        let absent = format!("file://{}", dir.path().join("absent.csv").display());
+        let error = storage.fetch(&absent, &other, 100, None).await.unwrap_err();
+        assert!(matches!(error, StorageError::NotFound { .. }), "{error}");
     }
 
     /// An HTTP server on loopback that serves `content`, honours `Range: bytes=N-`, and drops

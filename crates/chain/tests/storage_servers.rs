@@ -205,7 +205,7 @@ async fn s3_uploads_and_reads_back_against_a_real_server() {
         .await
         .unwrap_err();
     assert!(
-        matches!(missing, StorageError::Unreachable { .. }),
+        matches!(missing, StorageError::NotFound { .. }),
         "{missing}"
     );
     for bad in ["s3://models", "s3:///key", "s3://models/dir/"] {
@@ -253,6 +253,12 @@ async fn ipfs_adds_and_cats_against_a_real_kubo() {
         .await
         .unwrap();
 
+    // A name the uploaded directory does not hold is known missing; an unknown CID is not.
+    let absent = storage
+        .fetch(&format!("{uri}absent"), &scratch.join("absent"), 100, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(absent, StorageError::NotFound { .. }), "{absent}");
     let unknown = storage
         .fetch(
             "ipfs://QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG",

@@ -16,7 +16,7 @@
 
 use crate::config::Settings;
 use crate::device::Device;
-use crate::order::{OrderState, PendingCall, Status, now_ms};
+use crate::order::{OrderState, Status, now_ms};
 use crate::progress::Progress;
 use crate::{ClientError, assess, share};
 use futures::StreamExt;
@@ -33,7 +33,7 @@ use matrixai_pot::{
     BundleSummary, Commitment, Exec, PreparedData, TaskSpec, TrainingPlan, train_bundle,
 };
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 /// Share of the machine's memory an order may use.
@@ -108,26 +108,9 @@ impl Agent {
 
     /// Takes orders until `shutdown` turns true. A lost node connection is retried with
     /// backoff; each (re)connection first takes up the machine's open order, if any.
-    pub async fn run(
-        self: Arc<Self>,
-        mut shutdown: watch::Receiver<bool>,
-    ) -> Result<(), ClientError> {
-        let mut backoff = Duration::from_secs(1);
-        loop {
-            let outcome = tokio::select! {
-                outcome = self.clone().follow() => outcome,
-                _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
-            };
-            match outcome {
-                Ok(()) => tracing::warn!("the event subscription ended; reconnecting"),
-                Err(error) => tracing::warn!(%error, retry_in = ?backoff, "lost the node"),
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(backoff) => {}
-                _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
-            }
-            backoff = (backoff * 2).min(Duration::from_secs(30));
-        }
+    pub async fn run(self: Arc<Self>, shutdown: watch::Receiver<bool>) -> Result<(), ClientError> {
+        matrixai_chain::events::follow_until_shutdown(shutdown, || self.clone().follow()).await;
+        Ok(())
     }
 
     async fn follow(self: Arc<Self>) -> Result<(), ClientError> {
@@ -377,7 +360,9 @@ impl Agent {
                         error.to_string(),
                     ))),
                     Err(
-                        error @ (StorageError::Unreachable { .. } | StorageError::Unsupported(_)),
+                        error @ (StorageError::Unreachable { .. }
+                        | StorageError::NotFound { .. }
+                        | StorageError::Unsupported(_)),
                     ) => Ok(Err(Refusal::new(
                         FailureCode::DatasetUnavailable,
                         error.to_string(),
@@ -636,56 +621,28 @@ impl Agent {
         state: &mut OrderState,
         call: &Call,
     ) -> Result<(), ClientError> {
-        let nonce = self.client.next_nonce(&self.me).await?;
-        state.pending_call = Some(PendingCall {
-            call: format!("{}.{}", call.pallet_name(), call.call_name()),
-            nonce,
-        });
+        let pending = self.client.prepare_call(call, &self.me).await?;
+        state.pending_call = Some(pending.clone());
         state.save(&self.settings.work_dir)?;
-        let outcome = self
-            .client
-            .submit_with_nonce(call, &self.owner, nonce)
-            .await;
-        // Finalized, refused by the runtime or by the pool: no longer in flight. Otherwise (a
-        // timeout, a lost connection) it may still land, and stays recorded.
-        if matches!(
-            outcome,
-            Ok(_)
-                | Err(matrixai_chain::ChainError::Failed(_))
-                | Err(matrixai_chain::ChainError::Rejected { .. })
-        ) {
-            state.pending_call = None;
-            state.save(&self.settings.work_dir)?;
-        }
-        outcome?;
+        let work_dir = &self.settings.work_dir;
+        self.client
+            .submit_pending(call, &self.owner, &pending, || {
+                state.pending_call = None;
+                state.save(work_dir)
+            })
+            .await??;
         Ok(())
     }
 
-    /// Waits until the call recorded in flight is in a finalized block (its nonce used there)
-    /// or known lost (neither finalized nor in the node's pool), so that the order's on-chain
-    /// state read next tells whether to call again.
+    /// Waits until the call recorded in flight is in a finalized block or known lost, so that
+    /// the order's on-chain state read next tells whether to call again.
     async fn settle_pending_call(&self, state: &mut OrderState) -> Result<(), ClientError> {
         let Some(pending) = state.pending_call.clone() else {
             return Ok(());
         };
-        let started = Instant::now();
-        loop {
-            let finalized = self.client.finalized_state().await?;
-            if finalized.nonce(&self.me).await? > pending.nonce
-                || self.client.next_nonce(&self.me).await? <= pending.nonce
-            {
-                break;
-            }
-            if started.elapsed() > PENDING_CALL_TIMEOUT {
-                return Err(ClientError::Refused(format!(
-                    "{} (nonce {}) is still pending after {PENDING_CALL_TIMEOUT:?}",
-                    pending.call, pending.nonce
-                )));
-            }
-            self.client
-                .wait_for_finalized_block(finalized.block_number() + 1, PENDING_CALL_TIMEOUT)
-                .await?;
-        }
+        self.client
+            .settle_pending(&pending, &self.me, PENDING_CALL_TIMEOUT)
+            .await?;
         tracing::info!(order = %state.order_id, call = %pending.call, "a call in flight before the restart is settled");
         state.pending_call = None;
         state.save(&self.settings.work_dir)

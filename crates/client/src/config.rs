@@ -4,7 +4,7 @@
 
 use crate::ClientError;
 use clap::Args;
-use matrixai_chain::keys::Keypair;
+pub use matrixai_chain::keys::AccountSource;
 use matrixai_chain::storage::StorageConfig;
 use matrixai_chain::{Balance, UNIT};
 use serde::Deserialize;
@@ -96,53 +96,6 @@ struct FileConfig {
     ipfs_gateway: Option<String>,
     threads: Option<usize>,
     status_listen: Option<std::net::SocketAddr>,
-}
-
-/// Whose key signs. The secret itself never appears in `Debug` output.
-#[derive(Clone)]
-pub enum AccountSource {
-    Uri(String),
-    KeyFile(PathBuf),
-}
-
-impl std::fmt::Debug for AccountSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Uri(_) => f.write_str("Uri(<secret>)"),
-            Self::KeyFile(path) => f.debug_tuple("KeyFile").field(path).finish(),
-        }
-    }
-}
-
-impl AccountSource {
-    /// The signing key. Errors name the source, never the secret.
-    pub fn keypair(&self) -> Result<Keypair, ClientError> {
-        match self {
-            Self::Uri(uri) => matrixai_chain::keys::from_uri(uri).map_err(|e| {
-                ClientError::Config(format!("account_uri: {}", secret_free(&e.to_string(), uri)))
-            }),
-            Self::KeyFile(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| ClientError::io(path, e))?;
-                let uri = text.lines().next().unwrap_or("").trim();
-                matrixai_chain::keys::from_uri(uri).map_err(|e| {
-                    ClientError::Config(format!(
-                        "key file {}: {}",
-                        path.display(),
-                        secret_free(&e.to_string(), uri)
-                    ))
-                })
-            }
-        }
-    }
-}
-
-/// `message` with any occurrence of the secret removed, in case a parser quoted it.
-fn secret_free(message: &str, secret: &str) -> String {
-    if secret.is_empty() {
-        message.to_string()
-    } else {
-        message.replace(secret, "<secret>")
-    }
 }
 
 /// The resolved configuration.
@@ -470,17 +423,6 @@ mod tests {
         let settings = Settings::resolve(&options).unwrap();
         assert!(!format!("{settings:?}").contains("bottom"));
         assert!(settings.account.keypair().is_ok());
-
-        let bad = AccountSource::Uri("not a uri but a secret".into());
-        let error = bad.keypair().unwrap_err().to_string();
-        assert!(!error.contains("not a uri but a secret"), "{error}");
-
-        let dir = tempfile::tempdir().unwrap();
-        let key_file = dir.path().join("key");
-        std::fs::write(&key_file, "//Charlie\n").unwrap();
-        let from_file = AccountSource::KeyFile(key_file).keypair().unwrap();
-        let charlie = matrixai_chain::keys::from_uri("//Charlie").unwrap();
-        assert_eq!(from_file.public_key().0, charlie.public_key().0);
     }
 
     #[test]

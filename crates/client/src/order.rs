@@ -5,6 +5,7 @@
 //! submitted → settled, or failed (with the reason the buyer reads on chain) from any of them.
 
 use crate::{ClientError, files};
+pub use matrixai_chain::PendingCall;
 use matrixai_chain::{OrderId, ids};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -68,15 +69,6 @@ pub struct OrderState {
     /// waits for it rather than calling again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_call: Option<PendingCall>,
-}
-
-/// A chain call in flight, recognised by the nonce it was signed with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PendingCall {
-    /// `Pallet.call`, for people.
-    pub call: String,
-    pub nonce: u64,
 }
 
 impl OrderState {

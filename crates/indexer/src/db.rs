@@ -49,9 +49,18 @@ impl Backend {
     /// The schema migrations, in order: (version, SQL).
     fn migrations(self) -> &'static [(i64, &'static str)] {
         match self {
-            Self::Sqlite => &[(1, include_str!("../migrations/sqlite/0001_init.sql"))],
-            Self::Postgres => &[(1, include_str!("../migrations/postgres/0001_init.sql"))],
-            Self::MySql => &[(1, include_str!("../migrations/mysql/0001_init.sql"))],
+            Self::Sqlite => &[
+                (1, include_str!("../migrations/sqlite/0001_init.sql")),
+                (2, include_str!("../migrations/sqlite/0002_reports.sql")),
+            ],
+            Self::Postgres => &[
+                (1, include_str!("../migrations/postgres/0001_init.sql")),
+                (2, include_str!("../migrations/postgres/0002_reports.sql")),
+            ],
+            Self::MySql => &[
+                (1, include_str!("../migrations/mysql/0001_init.sql")),
+                (2, include_str!("../migrations/mysql/0002_reports.sql")),
+            ],
         }
     }
 }
@@ -347,11 +356,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/sub/index.db", dir.path().display());
         let database = Database::open(&url).await.unwrap();
-        let tables: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM schema_migrations")
+        let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM schema_migrations")
             .fetch_one(database.pool())
             .await
             .unwrap();
-        assert_eq!(tables, 1);
+        assert_eq!(applied, 2);
         drop(database);
         Database::open(&url).await.unwrap();
         assert!(matches!(

@@ -444,15 +444,22 @@ impl Batch {
                 }
             }
             E::PanelDrawn {
-                order_id, panel, ..
+                order_id,
+                panel,
+                from,
+                ..
             } => {
                 let id = ids::uuid(order_id);
                 row.order_id = Some(id.clone());
+                let panel: Vec<String> = panel.0.iter().map(ids::account).collect();
                 if let Some(order) = self.order(writer, &id).await? {
-                    let panel: Vec<String> = panel.0.iter().map(ids::account).collect();
                     order.panel_json = Some(serde_json::json!(panel).to_string());
                     order.updated_at = number;
                     row.machine_id = Some(order.machine_id.clone());
+                    let placed_at = order.placed_at;
+                    writer
+                        .insert_panel_seats(&id, placed_at, i64::from(*from), &panel)
+                        .await?;
                 }
             }
             E::PotVerified {

@@ -606,6 +606,40 @@ impl Writer<'_> {
         Ok(())
     }
 
+    /// The seats of a panel drawn for an order: who may publish a report on it.
+    pub async fn insert_panel_seats(
+        &mut self,
+        order_id: &str,
+        placed_at: i64,
+        panel_from: i64,
+        validators: &[String],
+    ) -> Result<(), DbError> {
+        if validators.is_empty() {
+            return Ok(());
+        }
+        let mut insert = Query::insert()
+            .into_table("panel_seats")
+            .columns([
+                "order_id",
+                "placed_at",
+                "panel_from",
+                "validator",
+                "round_index",
+            ])
+            .to_owned();
+        for (round, validator) in validators.iter().enumerate() {
+            insert.values_panic([
+                Expr::val(order_id.to_string()),
+                Expr::val(placed_at),
+                Expr::val(panel_from),
+                Expr::val(validator.clone()),
+                Expr::val(round as i64),
+            ]);
+        }
+        execute(self.tx, self.backend, &insert).await?;
+        Ok(())
+    }
+
     pub async fn set_validator(
         &mut self,
         account: &str,

@@ -35,6 +35,14 @@ pub const MODEL_FILE: &str = "model.bin";
 pub const PROGRESS_FILE: &str = "progress.jsonl";
 pub const BUNDLE_VERSION: u32 = 1;
 
+/// The largest manifest a bundle may have: one entry per checkpoint plus its other files.
+pub const MAX_MANIFEST_BYTES: u64 = 4096 + 200 * (limits::MAX_CHECKPOINTS + 3);
+
+/// The largest transcript a run of `plan` may have.
+pub fn max_transcript_bytes(plan: &TrainingPlan) -> u64 {
+    4096 + 400 * (plan.checkpoint_steps().len() as u64 + 16)
+}
+
 const CHECKPOINT_MAGIC: &[u8; 8] = b"MXPOTCK1";
 const MODEL_MAGIC: &[u8; 8] = b"MXPOTMD1";
 const CHECKPOINT_HEADER_BYTES: u64 = 32;
@@ -183,9 +191,71 @@ pub fn decode_model(bytes: &[u8], params: usize) -> Result<Vec<f32>, String> {
     Ok(read_f32s(&bytes[MODEL_HEADER_BYTES as usize..]))
 }
 
-/// Reads a file of at most `max_bytes`, refusing larger ones before reading anything.
+/// Reads a file of at most `max_bytes`, refusing larger ones before reading anything. Opening
+/// never blocks: a named pipe or a device is refused as not a regular file, not waited on.
 pub fn read_file_bounded(path: &Path, max_bytes: u64) -> Result<Vec<u8>, String> {
-    let file = fs::File::open(path).map_err(|e| format!("cannot open: {e}"))?;
+    read_regular(open_nonblocking(path, false)?, max_bytes)
+}
+
+/// Reads `relative` inside the bundle directory `dir` as [`read_file_bounded`] does, and only
+/// if it really is inside: a plain relative path, no symbolic link on the way or at the end,
+/// so that a hostile bundle cannot make a reader open (or report the hash of) a file elsewhere.
+pub fn read_bundle_file(dir: &Path, relative: &str, max_bytes: u64) -> Result<Vec<u8>, String> {
+    let relative_path = Path::new(relative);
+    if relative.is_empty()
+        || !relative_path
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)))
+    {
+        return Err(format!(
+            "{relative:?} is not a plain path inside the bundle"
+        ));
+    }
+    let mut inside = dir.to_path_buf();
+    let mut components = relative_path.components().peekable();
+    while let Some(component) = components.next() {
+        inside.push(component);
+        if components.peek().is_some() {
+            let metadata = fs::symlink_metadata(&inside)
+                .map_err(|e| format!("cannot stat {}: {e}", component.as_os_str().display()))?;
+            if !metadata.is_dir() {
+                return Err(format!(
+                    "{} is not a directory of the bundle (a symbolic link or a file)",
+                    component.as_os_str().display()
+                ));
+            }
+        }
+    }
+    read_regular(open_nonblocking(&inside, true)?, max_bytes)
+}
+
+/// Opens for reading with `O_NONBLOCK` (a FIFO without a writer opens at once instead of
+/// hanging), and with `O_NOFOLLOW` when `no_symlink` (a final symbolic link fails to open).
+fn open_nonblocking(path: &Path, no_symlink: bool) -> Result<fs::File, String> {
+    let mut options = fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let nofollow = if no_symlink { libc::O_NOFOLLOW } else { 0 };
+        options.custom_flags(libc::O_NONBLOCK | nofollow);
+    }
+    #[cfg(not(unix))]
+    if no_symlink
+        && fs::symlink_metadata(path).is_ok_and(|metadata| metadata.file_type().is_symlink())
+    {
+        return Err("a symbolic link, which a bundle may not hold".into());
+    }
+    options.open(path).map_err(|e| {
+        #[cfg(unix)]
+        if no_symlink && e.raw_os_error() == Some(libc::ELOOP) {
+            return "a symbolic link, which a bundle may not hold".to_string();
+        }
+        format!("cannot open: {e}")
+    })
+}
+
+fn read_regular(file: fs::File, max_bytes: u64) -> Result<Vec<u8>, String> {
     let metadata = file.metadata().map_err(|e| format!("cannot stat: {e}"))?;
     if !metadata.is_file() {
         return Err("not a regular file".into());
@@ -273,7 +343,7 @@ impl BundleWriter {
             return Ok(None);
         };
         let spec_json = spec.canonical_json();
-        match fs::read(dir.join(SPEC_FILE)) {
+        match read_bundle_file(dir, SPEC_FILE, limits::MAX_SPEC_BYTES) {
             Ok(written) if written == spec_json => {}
             _ => return Ok(None),
         }
@@ -294,8 +364,7 @@ impl BundleWriter {
                 break;
             };
             let relative = checkpoint_path(entry.step);
-            let Ok(bytes) =
-                read_file_bounded(&dir.join(&relative), checkpoint_file_bytes(params, state))
+            let Ok(bytes) = read_bundle_file(dir, &relative, checkpoint_file_bytes(params, state))
             else {
                 break;
             };
@@ -414,8 +483,10 @@ impl BundleSummary {
     /// trainer that finished training before an interruption.
     pub fn read(dir: &Path, spec: &TaskSpec) -> Result<Self, PotError> {
         let read = |name: &str, max_bytes: u64| {
-            let path = dir.join(name);
-            read_file_bounded(&path, max_bytes).map_err(|detail| PotError::File { path, detail })
+            read_bundle_file(dir, name, max_bytes).map_err(|detail| PotError::File {
+                path: dir.join(name),
+                detail,
+            })
         };
         let entries = limits::MAX_CHECKPOINTS + 4;
         let manifest = read(MANIFEST_FILE, 4096 + 200 * entries)?;

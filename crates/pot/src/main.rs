@@ -46,9 +46,13 @@ enum Command {
         spec: PathBuf,
         #[arg(long)]
         bundle: PathBuf,
-        /// 32-byte challenge seed in hex (e.g. a block hash after the commitment).
+        /// 32-byte challenge seed in hex (the hash of the block the chain names in
+        /// `PotSubmitted`).
+        #[arg(long, required_unless_present = "dispute", conflicts_with = "dispute")]
+        challenge: Option<Sha256Hex>,
+        /// Judge a dispute instead: replay exactly this 0-based segment.
         #[arg(long)]
-        challenge: Sha256Hex,
+        dispute: Option<u32>,
         /// Segments to replay (the last one always among them).
         #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..))]
         segments: u64,
@@ -151,6 +155,7 @@ fn run(cli: Cli) -> Result<ExitCode, PotError> {
             spec,
             bundle,
             challenge,
+            dispute,
             segments,
             commitment,
             data,
@@ -173,12 +178,17 @@ fn run(cli: Cli) -> Result<ExitCode, PotError> {
                 }
                 None => None,
             };
-            let report = Verifier::new(&spec, &data, &exec)?.verify(
-                &bundle,
-                challenge.0,
-                usize::try_from(segments).unwrap_or(usize::MAX),
-                commitment.as_ref(),
-            );
+            let verifier = Verifier::new(&spec, &data, &exec)?;
+            let report = match (challenge, dispute) {
+                (_, Some(segment)) => verifier.judge_dispute(&bundle, segment, commitment.as_ref()),
+                (Some(challenge), None) => verifier.verify(
+                    &bundle,
+                    challenge.0,
+                    usize::try_from(segments).unwrap_or(usize::MAX),
+                    commitment.as_ref(),
+                ),
+                (None, None) => unreachable!("clap requires --challenge or --dispute"),
+            };
             print_json(&report);
             match report.verdict {
                 Verdict::Accept => {
@@ -193,12 +203,11 @@ fn run(cli: Cli) -> Result<ExitCode, PotError> {
         }
         Command::Inspect { path } => {
             if path.is_dir() {
-                let bytes =
-                    bundle::read_file_bounded(&path.join(bundle::TRANSCRIPT_FILE), 64 << 20)
-                        .map_err(|detail| PotError::File {
-                            path: path.join(bundle::TRANSCRIPT_FILE),
-                            detail,
-                        })?;
+                let bytes = bundle::read_bundle_file(&path, bundle::TRANSCRIPT_FILE, 64 << 20)
+                    .map_err(|detail| PotError::File {
+                        path: path.join(bundle::TRANSCRIPT_FILE),
+                        detail,
+                    })?;
                 let transcript: Transcript = serde_json::from_slice(&bytes)
                     .map_err(|e| PotError::Bundle(format!("transcript.json: {e}")))?;
                 print_json(&serde_json::json!({

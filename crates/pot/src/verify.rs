@@ -27,9 +27,8 @@ use crate::spec::{TaskSpec, TrainingPlan, limits};
 use crate::train::{Checkpoint, Trainer};
 use crate::transcript::{Sha256Hex, Transcript, merkle_root, tensor_hash};
 
-pub const REPORT_VERSION: u32 = 1;
-/// A claimed accuracy may differ from the recomputed one by this much (rounding elsewhere).
-pub const ACCURACY_TOLERANCE_PPM: u32 = 1;
+/// 2: `challenge_seed` is absent and `disputed_segment` present when a dispute is judged.
+pub const REPORT_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -169,7 +168,12 @@ pub struct Report {
     pub root: Option<Sha256Hex>,
     pub total_steps: u64,
     pub segments_total: usize,
-    pub challenge_seed: Sha256Hex,
+    /// The seed the replayed segments were drawn from (a proof's judgement).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub challenge_seed: Option<Sha256Hex>,
+    /// The one segment a dispute names (a dispute's judgement).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disputed_segment: Option<u32>,
     pub segments_sampled: Vec<usize>,
     pub segments: Vec<SegmentReport>,
     pub accuracy: Option<AccuracyReport>,
@@ -246,15 +250,31 @@ impl<'a> Verifier<'a> {
         self.replay_challenge(&checked, challenge_seed, segments)
     }
 
+    /// A dispute's judgement: the static checks, then the replay of exactly `segment` (0-based,
+    /// from checkpoint `segment` to `segment + 1`). A segment the training does not have replays
+    /// as nothing, so only the static checks decide.
+    pub fn judge_dispute(
+        &self,
+        dir: &Path,
+        segment: u32,
+        commitment: Option<&Commitment>,
+    ) -> Report {
+        let checked = self.check_bundle(dir, commitment);
+        let segments = usize::try_from(segment)
+            .ok()
+            .filter(|&index| index < self.plan.segment_count())
+            .into_iter()
+            .collect();
+        let mut report = self.replay(&checked, segments);
+        report.disputed_segment = Some(segment);
+        report
+    }
+
     fn expected_checkpoint_bytes(&self) -> u64 {
         bundle::checkpoint_file_bytes(
             self.plan.architecture.parameter_count(),
             self.plan.optimizer_state_len,
         )
-    }
-
-    fn max_transcript_bytes(&self) -> u64 {
-        4096 + 400 * (self.plan.checkpoint_steps().len() as u64 + 16)
     }
 
     /// Everything but the replay of challenged segments.
@@ -270,17 +290,16 @@ impl<'a> Verifier<'a> {
         let malformed = |detail: String| Rejection::MalformedBundle { detail };
 
         // Manifest.
-        let max_manifest = 4096 + 200 * (limits::MAX_CHECKPOINTS + 3);
-        let manifest_bytes = match bundle::read_file_bounded(&dir.join(MANIFEST_FILE), max_manifest)
-        {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                checked
-                    .reasons
-                    .push(malformed(format!("{MANIFEST_FILE}: {e}")));
-                return checked;
-            }
-        };
+        let manifest_bytes =
+            match bundle::read_bundle_file(dir, MANIFEST_FILE, bundle::MAX_MANIFEST_BYTES) {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    checked
+                        .reasons
+                        .push(malformed(format!("{MANIFEST_FILE}: {e}")));
+                    return checked;
+                }
+            };
         let manifest: Manifest = match serde_json::from_slice(&manifest_bytes) {
             Ok(m) => m,
             Err(e) => {
@@ -364,7 +383,7 @@ impl<'a> Verifier<'a> {
         // Transcript: schedule and root.
         let Some(transcript_bytes) = read_listed(
             TRANSCRIPT_FILE,
-            self.max_transcript_bytes(),
+            bundle::max_transcript_bytes(&self.plan),
             &mut checked.reasons,
         ) else {
             return checked;
@@ -378,6 +397,13 @@ impl<'a> Verifier<'a> {
                 return checked;
             }
         };
+        if transcript.v != bundle::BUNDLE_VERSION {
+            checked.reasons.push(malformed(format!(
+                "{TRANSCRIPT_FILE}: version {} is not supported",
+                transcript.v
+            )));
+            return checked;
+        }
         if transcript.spec_sha256.0 != self.spec.sha256() {
             checked.reasons.push(Rejection::SpecMismatch {
                 detail: "transcript.spec_sha256 names another spec".into(),
@@ -410,7 +436,15 @@ impl<'a> Verifier<'a> {
             }
         }
         let expected_steps = self.plan.checkpoint_steps();
-        let schedule_ok = transcript.total_steps == self.plan.total_steps
+        let interval = u64::from(self.spec.checkpoint_interval);
+        if transcript.checkpoint_interval != interval {
+            checked.reasons.push(malformed(format!(
+                "{TRANSCRIPT_FILE}: checkpoint_interval is {}, the order's spec says {interval}",
+                transcript.checkpoint_interval
+            )));
+        }
+        let schedule_ok = transcript.checkpoint_interval == interval
+            && transcript.total_steps == self.plan.total_steps
             && transcript.leaves.len() == expected_steps.len()
             && transcript
                 .leaves
@@ -517,7 +551,8 @@ impl<'a> Verifier<'a> {
                         min_ppm: self.spec.min_eval_accuracy_ppm,
                         eval_rows: evaluation.rows,
                     };
-                    if transcript.accuracy_ppm.abs_diff(recomputed) > ACCURACY_TOLERANCE_PPM
+                    // The evaluation is deterministic: the claim is the recomputed figure or false.
+                    if transcript.accuracy_ppm != recomputed
                         || transcript.eval_rows != evaluation.rows
                     {
                         checked.reasons.push(Rejection::AccuracyClaimMismatch {
@@ -551,10 +586,17 @@ impl<'a> Verifier<'a> {
         challenge_seed: [u8; 32],
         segments: usize,
     ) -> Report {
+        let sampled = sample_segments(challenge_seed, self.plan.segment_count(), segments);
+        let mut report = self.replay(checked, sampled);
+        report.challenge_seed = Some(Sha256Hex(challenge_seed));
+        report
+    }
+
+    /// Replays `sampled` (ascending segment indices) and builds the report.
+    fn replay(&self, checked: &CheckedBundle, sampled: Vec<usize>) -> Report {
         let segments_total = self.plan.segment_count();
         let mut reasons = checked.reasons.clone();
         let mut segment_reports = Vec::new();
-        let sampled = sample_segments(challenge_seed, segments_total, segments);
         if let (true, Some(transcript)) = (checked.replayable, &checked.transcript) {
             let mut trainer = Trainer::new(self.spec, &self.plan, self.data, self.exec)
                 .expect("checked in Verifier::new");
@@ -586,7 +628,8 @@ impl<'a> Verifier<'a> {
             root: checked.transcript.as_ref().map(|t| t.root),
             total_steps: self.plan.total_steps,
             segments_total,
-            challenge_seed: Sha256Hex(challenge_seed),
+            challenge_seed: None,
+            disputed_segment: None,
             segments_sampled: if checked.replayable {
                 sampled
             } else {
@@ -728,11 +771,10 @@ fn read_listed_sized(
     let entry = entry.ok_or_else(|| Rejection::MalformedBundle {
         detail: format!("{path} is missing from the manifest"),
     })?;
-    let bytes = bundle::read_file_bounded(&dir.join(path), max_bytes).map_err(|e| {
-        Rejection::MalformedBundle {
+    let bytes =
+        bundle::read_bundle_file(dir, path, max_bytes).map_err(|e| Rejection::MalformedBundle {
             detail: format!("{path}: {e}"),
-        }
-    })?;
+        })?;
     if bytes.len() as u64 != entry.bytes {
         return Err(Rejection::ManifestMismatch {
             path: path.to_string(),

@@ -161,3 +161,34 @@ fn detection_rate_follows_the_sampling_formula() {
         }
     }
 }
+
+/// A dispute replays exactly the segment it names: the forged one fails, an honest one or one
+/// the training does not have passes, whatever the challenge would have sampled.
+#[test]
+fn a_dispute_judges_exactly_the_named_segment() {
+    let ex = example("iris-softmax");
+    let exec = exec();
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("bundle");
+    let segments = verifier_segments(&ex.spec);
+    let forged = segments / 2;
+    attacks::forge_segments(&ex.spec, &ex.data, &exec, &[forged], &bundle).unwrap();
+    let verifier = Verifier::new(&ex.spec, &ex.data, &exec).unwrap();
+
+    let report = verifier.judge_dispute(&bundle, forged as u32, None);
+    assert_eq!(report.verdict, Verdict::Reject, "{:?}", report.reasons);
+    assert!(report.has("segment_replay_mismatch"));
+    assert_eq!(report.segments_sampled, vec![forged]);
+    assert_eq!(report.disputed_segment, Some(forged as u32));
+    assert_eq!(report.challenge_seed, None);
+
+    for honest in [0, forged + 1, segments - 1] {
+        let report = verifier.judge_dispute(&bundle, honest as u32, None);
+        assert_eq!(report.verdict, Verdict::Accept, "segment {honest}");
+        assert_eq!(report.segments.len(), 1);
+        assert_eq!(report.segments[0].segment, honest);
+    }
+    let beyond = verifier.judge_dispute(&bundle, segments as u32, None);
+    assert_eq!(beyond.verdict, Verdict::Accept);
+    assert!(beyond.segments.is_empty());
+}

@@ -442,3 +442,108 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Verifies on another thread, so that a verifier that hangs fails the test instead of
+/// hanging it.
+fn verify_within_a_minute(bundle: &Path) -> Report {
+    let bundle = bundle.to_path_buf();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = sender.send(verify(&bundle));
+    });
+    receiver
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the verifier hangs")
+}
+
+fn make_fifo(path: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let name = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+}
+
+#[test]
+fn named_pipes_are_refused_without_waiting_for_a_writer() {
+    for path in [bundle::MODEL_FILE, MANIFEST_FILE] {
+        let (_dir, bundle) = honest_bundle();
+        fs::remove_file(bundle.join(path)).unwrap();
+        make_fifo(&bundle.join(path));
+        assert_rejected(
+            &verify_within_a_minute(&bundle),
+            "malformed_bundle",
+            "not a regular file",
+        );
+    }
+}
+
+#[test]
+fn a_symlink_out_of_the_bundle_is_never_followed() {
+    let (dir, bundle) = honest_bundle();
+    // Followed, the link would make the report name the outside file's sha256.
+    let outside = dir.path().join("secret.txt");
+    fs::write(
+        &outside,
+        b"a file the verifier's user may read, nobody else",
+    )
+    .unwrap();
+    fs::remove_file(bundle.join(bundle::SPEC_FILE)).unwrap();
+    std::os::unix::fs::symlink(&outside, bundle.join(bundle::SPEC_FILE)).unwrap();
+    let report = verify(&bundle);
+    assert_rejected(&report, "malformed_bundle", "symbolic link");
+    let outside_sha256 = Sha256Hex::of(&fs::read(&outside).unwrap()).to_string();
+    assert!(
+        !serde_json::to_string(&report)
+            .unwrap()
+            .contains(&outside_sha256),
+        "the report names the outside file's sha256"
+    );
+}
+
+#[test]
+fn a_symlinked_checkpoint_directory_is_refused() {
+    let (dir, bundle) = honest_bundle();
+    let elsewhere = dir.path().join("elsewhere");
+    fs::rename(bundle.join("checkpoints"), &elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, bundle.join("checkpoints")).unwrap();
+    assert_rejected(&verify(&bundle), "malformed_bundle", "not a directory");
+}
+
+/// Rewrites a field of transcript.json and reseals the manifest over it.
+fn edit_transcript(bundle: &Path, field: &str, value: serde_json::Value) {
+    let path = bundle.join(bundle::TRANSCRIPT_FILE);
+    let mut transcript: serde_json::Value =
+        serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    transcript[field] = value;
+    fs::write(&path, serde_json::to_vec_pretty(&transcript).unwrap()).unwrap();
+    reseal(bundle, bundle::TRANSCRIPT_FILE, None);
+}
+
+#[test]
+fn a_transcript_of_another_format_version() {
+    let (_dir, bundle) = honest_bundle();
+    edit_transcript(&bundle, "v", 2.into());
+    assert_rejected(&verify(&bundle), "malformed_bundle", "version 2");
+}
+
+#[test]
+fn a_transcript_with_another_checkpoint_interval() {
+    let (_dir, bundle) = honest_bundle();
+    let interval = u64::from(example(MODEL).spec.checkpoint_interval);
+    edit_transcript(&bundle, "checkpoint_interval", (interval * 2).into());
+    let report = verify(&bundle);
+    assert_rejected(&report, "malformed_bundle", "checkpoint_interval");
+    assert!(report.segments.is_empty(), "no replay on a wrong schedule");
+}
+
+#[test]
+fn an_accuracy_claim_one_ppm_off_either_way() {
+    for delta in [-1i64, 1] {
+        let (_dir, bundle) = honest_bundle();
+        let transcript: serde_json::Value =
+            serde_json::from_slice(&fs::read(bundle.join(bundle::TRANSCRIPT_FILE)).unwrap())
+                .unwrap();
+        let claimed = transcript["accuracy_ppm"].as_i64().unwrap() + delta;
+        edit_transcript(&bundle, "accuracy_ppm", claimed.into());
+        assert_rejected(&verify(&bundle), "accuracy_claim_mismatch", "claimed_ppm");
+    }
+}

@@ -2,7 +2,7 @@
 //! stored once per (order, sequence number), listed and streamed live.
 
 use super::orders::find_order;
-use super::{ApiError, ApiJson, ApiPath, ApiQuery, AppState, parse_id};
+use super::{ApiError, ApiJson, ApiPath, ApiQuery, AppState, parse_id, parse_signature};
 use crate::db::{DbError, execute};
 use crate::follower::now_ms;
 use axum::extract::State;
@@ -196,14 +196,7 @@ pub async fn add(
     ApiJson(request): ApiJson<LogAddRequest>,
 ) -> Result<ApiJson<LogAddResponse>, ApiError> {
     let order_id = parse_id("order_id", &request.order_id)?;
-    let signature: [u8; 64] = request
-        .signature
-        .strip_prefix("0x")
-        .and_then(|digits| hex::decode(digits).ok())
-        .and_then(|bytes| bytes.try_into().ok())
-        .ok_or_else(|| {
-            ApiError::bad_request("signature must be 0x and 128 hex digits (64 bytes)")
-        })?;
+    let signature = parse_signature(&request.signature)?;
     let batch = LogBatch {
         order_id: crate::ids::parse_uuid(&order_id).expect("parsed above"),
         placed_at: request.placed_at,

@@ -5,6 +5,7 @@ mod error;
 mod logs;
 mod machines;
 mod orders;
+mod reports;
 mod status;
 
 pub use error::{ApiError, BodyErrors, ErrorBody, LookupErrors};
@@ -84,7 +85,7 @@ fn prometheus() -> PrometheusHandle {
 #[openapi(
     info(
         title = "MatrixAI-Indexing API",
-        description = "The MatrixAI marketplace as indexed from finalized blocks: machines, orders with their chain history, training logs, statistics."
+        description = "The MatrixAI marketplace as indexed from finalized blocks: machines, orders with their chain history, training logs, validators' verification reports, statistics."
     ),
     paths(
         machines::filter,
@@ -97,6 +98,8 @@ fn prometheus() -> PrometheusHandle {
         logs::add,
         logs::list,
         logs::stream,
+        reports::add,
+        reports::list,
         status::stats,
         status::health,
     ),
@@ -117,6 +120,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/log/add", post(logs::add))
         .route("/api/log/list", post(logs::list))
         .route("/api/log/stream/{id}", get(logs::stream))
+        .route("/api/report", post(reports::add))
+        .route("/api/order/{id}/reports", get(reports::list))
         .route("/api/stats", get(status::stats))
         .route("/health", get(status::health))
         .route("/metrics", get(status::metrics))
@@ -230,6 +235,14 @@ pub fn parse_id(what: &str, text: &str) -> Result<String, ApiError> {
                 "{what} {text:?} is not an id: expected a UUID such as 0f8e2c1a-6d3b-4e5f-9a7b-1c2d3e4f5a6b"
             ))
         })
+}
+
+/// Parses an sr25519 signature from a request: 0x and 128 hex digits.
+pub fn parse_signature(text: &str) -> Result<[u8; 64], ApiError> {
+    text.strip_prefix("0x")
+        .and_then(|digits| hex::decode(digits).ok())
+        .and_then(|bytes| bytes.try_into().ok())
+        .ok_or_else(|| ApiError::bad_request("signature must be 0x and 128 hex digits (64 bytes)"))
 }
 
 /// Parses an account (SS58 or 0x-hex) from a request into the indexed spelling.
