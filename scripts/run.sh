@@ -103,7 +103,8 @@ export MATRIXAI_NODE_URL="ws://127.0.0.1:$RPC_PORT" MATRIXAI_INDEXER_URL="http:/
 start indexer "$BIN/matrixai-indexer" --database "sqlite://$RUN_DIR/indexer.db" --listen "$API"
 wait_for indexer 120 http_ok "$API/health"
 
-start validator "$BIN/matrixai-validator" run --work-dir "$RUN_DIR/validator"
+# One machine: the agent's bundles are files the validator may read.
+start validator "$BIN/matrixai-validator" run --work-dir "$RUN_DIR/validator" --allow-file-uris
 wait_for validator 120 logged validator "validator started"
 
 start agent "$BIN/matrixai-client" run --work-dir "$RUN_DIR/agent" \

@@ -105,11 +105,13 @@ fn is_incompatible_codegen(error: &subxt::Error) -> bool {
 }
 
 impl ChainError {
-    /// Whether a call that ended with this error may still be included: not when the runtime
-    /// refused it in a block or the node refused it outright; possibly after a timeout or a
-    /// lost connection.
+    /// Whether a call that ended with this error may still be (or already be) included: only
+    /// a call the runtime refused in a finalized block is known final. A rejection can still
+    /// hide an inclusion (a finality timeout, a usurped or dropped watch), and a lost
+    /// connection can too: such a call stays recorded until
+    /// [`ChainClient::settle_pending`](crate::ChainClient::settle_pending) knows.
     pub fn may_still_land(&self) -> bool {
-        !matches!(self, ChainError::Failed(_) | ChainError::Rejected { .. })
+        !matches!(self, ChainError::Failed(_))
     }
 
     /// The runtime's reason, when the call failed in a block.

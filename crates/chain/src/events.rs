@@ -78,12 +78,18 @@ pub async fn follow_until_shutdown<E, Session>(
     Session: std::future::Future<Output = Result<(), E>>,
     E: std::fmt::Display,
 {
-    let mut backoff = std::time::Duration::from_secs(1);
+    let first_backoff = std::time::Duration::from_secs(1);
+    let mut backoff = first_backoff;
     loop {
+        let started = std::time::Instant::now();
         let outcome = tokio::select! {
             outcome = session() => outcome,
             _ = shutdown.wait_for(|stop| *stop) => return,
         };
+        // A session that ran a while was healthy: the next pause starts short again.
+        if started.elapsed() > std::time::Duration::from_secs(60) {
+            backoff = first_backoff;
+        }
         match outcome {
             Ok(()) => tracing::warn!("the event subscription ended; reconnecting"),
             Err(error) => tracing::warn!(%error, retry_in = ?backoff, "lost the node"),

@@ -70,6 +70,13 @@ impl AccountSource {
                 ))
             }),
             Self::KeyFile(path) => {
+                #[cfg(unix)]
+                if let Ok(metadata) = std::fs::metadata(path) {
+                    use std::os::unix::fs::PermissionsExt;
+                    if metadata.permissions().mode() & 0o077 != 0 {
+                        tracing::warn!(path = %path.display(), "the key file is readable by other users; chmod 600 it");
+                    }
+                }
                 let text = std::fs::read_to_string(path).map_err(|e| {
                     ChainError::InvalidInput(format!("key file {}: {e}", path.display()))
                 })?;

@@ -516,11 +516,14 @@ async fn kubo_ok(
 }
 
 /// The HTTP client every off-chain part uses (storage, the indexer's API): rustls on ring,
-/// since reqwest's default crypto provider compiles C.
+/// since reqwest's default crypto provider compiles C. A server that accepts and then says
+/// nothing for two minutes (a stalled download, a CID nobody serves) fails the request
+/// instead of holding its caller forever; an interrupted download resumes.
 pub fn http_client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .connect_timeout(std::time::Duration::from_secs(30))
+        .read_timeout(std::time::Duration::from_secs(120))
         .build()
         .expect("a TLS backend is configured")
 }

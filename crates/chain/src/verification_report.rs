@@ -77,7 +77,7 @@ pub enum ReportError {
     TooLarge(usize),
     #[error("the report is not a verification report: {0}")]
     Malformed(String),
-    #[error("the report is about order {report}, not {signed}")]
+    #[error("the report names {report}, but the request is for {signed}")]
     WrongOrder { signed: String, report: String },
     #[error("the signature is not {0}'s over this report")]
     BadSignature(String),
@@ -133,8 +133,14 @@ impl SignedReport {
             || report.validator != validator.to_string()
         {
             return Err(ReportError::WrongOrder {
-                signed,
-                report: report.order_id,
+                signed: format!(
+                    "order {signed}, panel from #{}, validator {validator}",
+                    self.panel_from
+                ),
+                report: format!(
+                    "order {}, panel from #{}, validator {}",
+                    report.order_id, report.panel_from, report.validator
+                ),
             });
         }
         let public = sr25519::PublicKey(validator.0);

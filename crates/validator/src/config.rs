@@ -51,6 +51,11 @@ pub struct Options {
     /// Largest CSV dataset fetched, in MB. Default: 10000.
     #[arg(long, env = "MATRIXAI_VALIDATOR_MAX_DATASET_MB")]
     pub max_dataset_mb: Option<u64>,
+    /// Read file:// bundles and datasets (a devnet on one machine). Off, a proof whose bundle
+    /// is a file:// URI fails (other validators cannot read it either), and a file:// dataset
+    /// is not read: URIs from the chain never open this machine's files.
+    #[arg(long, env = "MATRIXAI_VALIDATOR_ALLOW_FILE_URIS")]
+    pub allow_file_uris: bool,
     /// Verify and publish reports, but never submit a verdict.
     #[arg(long, env = "MATRIXAI_VALIDATOR_DRY_RUN")]
     pub dry_run: bool,
@@ -79,6 +84,7 @@ pub struct Settings {
     pub memory_limit_bytes: u64,
     pub max_dataset_bytes: u64,
     pub dry_run: bool,
+    pub allow_file_uris: bool,
     pub storage: StorageConfig,
 }
 
@@ -144,6 +150,7 @@ impl Settings {
             max_dataset_bytes: positive("--max-dataset-mb", options.max_dataset_mb, 10_000)?
                 .saturating_mul(1_000_000),
             dry_run: options.dry_run,
+            allow_file_uris: options.allow_file_uris,
             storage: StorageConfig {
                 s3_endpoint: options.s3_endpoint.clone(),
                 s3_credentials: None,

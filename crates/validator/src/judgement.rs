@@ -49,6 +49,9 @@ pub struct Judgement {
     pub note: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_call: Option<PendingCall>,
+    /// The indexer has the report (or refused it for good).
+    #[serde(default)]
+    pub published: bool,
 }
 
 impl Judgement {
@@ -64,6 +67,7 @@ impl Judgement {
             report: None,
             note: None,
             pending_call: None,
+            published: false,
         }
     }
 
@@ -133,16 +137,27 @@ impl Judgement {
     }
 }
 
-/// Writes `bytes` to `path` whole or not at all (its directory is created).
+/// Writes `bytes` to `path` whole or not at all, durably (its directory is created): a
+/// staging file of this writer's own, synced, renamed over `path`, and the rename synced.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ValidatorError> {
+    use std::io::Write;
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let dir = path.parent().expect("a file in a directory");
     std::fs::create_dir_all(dir).map_err(|e| ValidatorError::io(dir, e))?;
     let staging = dir.join(format!(
-        ".{}.tmp",
-        path.file_name().expect("a file name").to_string_lossy()
+        ".{}.{}-{}.tmp",
+        path.file_name().expect("a file name").to_string_lossy(),
+        std::process::id(),
+        WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
-    std::fs::write(&staging, bytes).map_err(|e| ValidatorError::io(&staging, e))?;
-    std::fs::rename(&staging, path).map_err(|e| ValidatorError::io(path, e))
+    let mut file = std::fs::File::create(&staging).map_err(|e| ValidatorError::io(&staging, e))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| ValidatorError::io(&staging, e))?;
+    std::fs::rename(&staging, path).map_err(|e| ValidatorError::io(path, e))?;
+    std::fs::File::open(dir)
+        .and_then(|dir| dir.sync_all())
+        .map_err(|e| ValidatorError::io(dir, e))
 }
 
 pub fn now_ms() -> u64 {

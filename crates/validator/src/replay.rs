@@ -107,6 +107,10 @@ pub async fn replay(
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true);
+    // Its own process group: a Ctrl-C at the terminal stops the service, which then ends the
+    // replay itself; the replay is not killed from under a judgement that is still going.
+    #[cfg(unix)]
+    command.process_group(0);
     if let Some(data) = &args.data {
         command.arg("--data").arg(data);
     }

@@ -25,11 +25,11 @@ use matrixai_chain::verification_report::{
     self, JudgedTask, ReportVerdict, SignedReport, VerificationReport,
 };
 use matrixai_chain::{
-    AccountId, ChainClient, ChainError, DispatchFailure, Order, OrderId, OrderStatus, Verdict, ids,
-    runtime,
+    AccountId, ChainClient, ChainError, Order, OrderId, OrderStatus, Verdict, ids, runtime,
 };
 use matrixai_pot::{Commitment, Sha256Hex, TaskSpec};
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
@@ -37,6 +37,10 @@ use tokio::sync::{mpsc, watch};
 const RETRY_AFTER: Duration = Duration::from_secs(10);
 /// Pause between two attempts to reach a bundle's storage.
 const REFETCH_AFTER: Duration = Duration::from_secs(5);
+/// Longest fetch of a judgement's bundle files, or of its dataset.
+const FETCH_TIME_LIMIT: Duration = Duration::from_secs(30 * 60);
+/// Attempts at publishing a report within one pass over its judgement.
+const PUBLISH_ATTEMPTS: u32 = 3;
 /// Longest wait for a call recorded in flight before a restart to settle.
 const PENDING_CALL_TIMEOUT: Duration = Duration::from_secs(120);
 /// Best blocks before the end of its round at which a validator that still cannot reach the
@@ -96,18 +100,81 @@ enum Next {
 /// The outcome of one attempt at a judgement.
 enum Attempt {
     Decided,
-    Unreachable(String),
+    /// A storage could not be reached: the trainer's (the bundle) or the buyer's (the dataset).
+    Unreachable {
+        reason: String,
+        trainers_storage: bool,
+    },
     Abstain(String),
 }
 
 /// The running service.
 pub struct Validator {
     settings: Settings,
-    client: ChainClient,
+    /// Replaced by a fresh connection at each session (a lost connection does not come back).
+    client: std::sync::RwLock<ChainClient>,
     key: Keypair,
     me: AccountId,
     storage: Storage,
     http: reqwest::Client,
+    /// Orders whose verdict is sent and awaits finality in a task of its own, which alone
+    /// writes their judgement meanwhile.
+    in_flight: Arc<Mutex<HashSet<OrderId>>>,
+}
+
+/// The worker's queue: an order is in it at most once.
+#[derive(Clone)]
+struct Queue {
+    sender: mpsc::UnboundedSender<OrderId>,
+    queued: Arc<Mutex<HashSet<OrderId>>>,
+}
+
+impl Queue {
+    fn new() -> (Self, mpsc::UnboundedReceiver<OrderId>) {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let queue = Self {
+            sender,
+            queued: Arc::default(),
+        };
+        (queue, receiver)
+    }
+
+    fn push(&self, order_id: OrderId) {
+        if lock(&self.queued).insert(order_id) {
+            let _ = self.sender.send(order_id);
+        }
+    }
+
+    /// The worker took `order_id` off the queue.
+    fn taken(&self, order_id: &OrderId) {
+        lock(&self.queued).remove(order_id);
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Aborts a task when dropped: a session's worker ends with its session, whichever way.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Removes a judgement's scratch files whichever way the judgement ends.
+struct Scratch(Vec<std::path::PathBuf>);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        for path in &self.0 {
+            let _ = std::fs::remove_dir_all(path).or_else(|_| std::fs::remove_file(path));
+        }
+    }
 }
 
 impl Validator {
@@ -128,15 +195,23 @@ impl Validator {
         Ok(Self {
             storage: Storage::new(settings.storage.clone()),
             settings,
-            client,
+            client: std::sync::RwLock::new(client),
             key,
             me,
             http: matrixai_chain::storage::http_client(),
+            in_flight: Arc::default(),
         })
     }
 
     pub fn account(&self) -> &AccountId {
         &self.me
+    }
+
+    fn client(&self) -> ChainClient {
+        self.client
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     /// Judges until `shutdown` turns true; a lost node connection is retried with backoff.
@@ -147,29 +222,35 @@ impl Validator {
     }
 
     async fn follow(self: Arc<Self>) -> Result<(), ValidatorError> {
+        let client = ChainClient::connect(&self.settings.node).await?;
+        *self
+            .client
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = client.clone();
         // Subscribe before looking at open orders, so no panel falls between the two.
-        let events = self.client.market_events().await?;
+        let events = client.market_events().await?;
         let mut events = std::pin::pin!(events);
-        let (work, mut queue) = mpsc::unbounded_channel::<OrderId>();
-        let worker = {
+        let (queue, mut taken) = Queue::new();
+        let _worker = {
             let this = self.clone();
-            let again = work.clone();
-            tokio::spawn(async move {
-                while let Some(order_id) = queue.recv().await {
-                    let next = match this.process(order_id, &again).await {
+            let queue = queue.clone();
+            AbortOnDrop(tokio::spawn(async move {
+                while let Some(order_id) = taken.recv().await {
+                    queue.taken(&order_id);
+                    let next = match this.process(order_id, &queue).await {
                         Ok(next) => next,
                         Err(error) => {
                             tracing::error!(order = %ids::uuid(&order_id), %error, retry_in = ?RETRY_AFTER, "judgement not finished");
                             Next::After(RETRY_AFTER)
                         }
                     };
-                    this.schedule(order_id, next, &again);
+                    this.schedule(order_id, next, &queue);
                 }
-            })
+            }))
         };
-        for (order_id, order) in self.client.finalized_state().await?.open_orders().await? {
+        for (order_id, order) in client.finalized_state().await?.open_orders().await? {
             if Seat::of(&order, &self.me).is_some() {
-                let _ = work.send(order_id);
+                queue.push(order_id);
             }
         }
         while let Some(event) = events.next().await {
@@ -178,25 +259,24 @@ impl Validator {
             } = event?.event
                 && panel.0.contains(&self.me)
             {
-                let _ = work.send(order_id);
+                queue.push(order_id);
             }
         }
-        worker.abort();
         Ok(())
     }
 
-    fn schedule(&self, order_id: OrderId, next: Next, queue: &mpsc::UnboundedSender<OrderId>) {
+    fn schedule(&self, order_id: OrderId, next: Next, queue: &Queue) {
         let queue = queue.clone();
         match next {
             Next::Done => {}
             Next::After(pause) => {
                 tokio::spawn(async move {
                     tokio::time::sleep(pause).await;
-                    let _ = queue.send(order_id);
+                    queue.push(order_id);
                 });
             }
             Next::AtBlock(block) => {
-                let client = self.client.clone();
+                let client = self.client();
                 tokio::spawn(async move {
                     let waited = client
                         .wait_for_finalized_block(block, Duration::from_secs(24 * 3600))
@@ -204,20 +284,20 @@ impl Validator {
                     if let Err(error) = waited {
                         tracing::warn!(%error, "waiting for a round to start");
                     }
-                    let _ = queue.send(order_id);
+                    queue.push(order_id);
                 });
             }
         }
     }
 
     /// Takes one judgement as far as it can go now.
-    async fn process(
-        &self,
-        order_id: OrderId,
-        queue: &mpsc::UnboundedSender<OrderId>,
-    ) -> Result<Next, ValidatorError> {
+    async fn process(&self, order_id: OrderId, queue: &Queue) -> Result<Next, ValidatorError> {
+        if lock(&self.in_flight).contains(&order_id) {
+            return Ok(Next::After(RETRY_AFTER));
+        }
         let work_dir = self.settings.work_dir.clone();
-        let state = self.client.finalized_state().await?;
+        let client = self.client();
+        let state = client.finalized_state().await?;
         let Some(order) = state.order(order_id).await? else {
             return Ok(Next::Done);
         };
@@ -227,14 +307,17 @@ impl Validator {
         let mut judgement = Judgement::load(&work_dir, &order_id, seat.panel_from)?
             .unwrap_or_else(|| Judgement::new(&order_id, seat.panel_from, seat.task));
         if matches!(judgement.stage, Stage::Submitted | Stage::Abstained) {
+            if judgement.decision.is_some() && !judgement.published {
+                self.publish(&mut judgement).await?;
+            }
             return Ok(Next::Done);
         }
         if let Some(pending) = judgement.pending_call.clone() {
-            self.client
+            client
                 .settle_pending(&pending, &self.me, PENDING_CALL_TIMEOUT)
                 .await?;
             judgement.pending_call = None;
-            let now = self.client.finalized_state().await?;
+            let now = client.finalized_state().await?;
             let still_to_judge = now
                 .order(order_id)
                 .await?
@@ -272,15 +355,19 @@ impl Validator {
                     judgement.advance(&work_dir, Stage::Abstained)?;
                     return Ok(Next::Done);
                 }
-                Attempt::Unreachable(reason) => {
+                Attempt::Unreachable {
+                    reason,
+                    trainers_storage,
+                } => {
                     let stop_at = seat.round_end.saturating_sub(ROUND_END_MARGIN);
-                    if self.client.best_block_number().await? < stop_at {
+                    if client.best_block_number().await? < stop_at {
                         tracing::warn!(order = %judgement.order_id, %reason, retry_in = ?REFETCH_AFTER, "storage unreachable");
                         return Ok(Next::After(REFETCH_AFTER));
                     }
-                    if !seat.last {
+                    // The buyer's dataset is not the trainer's to keep available.
+                    if !seat.last || !trainers_storage {
                         judgement.note = Some(format!(
-                            "the bundle stayed unreachable through this validator's round: {reason}"
+                            "unreachable through this validator's round: {reason}"
                         ));
                         judgement.advance(&work_dir, Stage::Abstained)?;
                         return Ok(Next::Done);
@@ -298,6 +385,9 @@ impl Validator {
                     .await?;
                 }
             }
+        }
+        if !judgement.published {
+            self.publish(&mut judgement).await?;
         }
         if self.settings.dry_run {
             tracing::info!(order = %judgement.order_id, decision = ?judgement.decision, "dry run: verdict not submitted");
@@ -350,7 +440,7 @@ impl Validator {
         let (challenge, segments) = match seat.task {
             JudgedTask::Proof { challenge_block } => {
                 let Some(hash) = self
-                    .client
+                    .client()
                     .finalized_block_hash(u64::from(challenge_block))
                     .await?
                 else {
@@ -378,39 +468,85 @@ impl Validator {
 
         let name = format!("{}-{}", judgement.order_id, seat.panel_from);
         let bundle_dir = self.settings.work_dir.join("bundles").join(&name);
-        let data = match fetch::dataset(
-            &self.storage,
-            &spec,
-            &self.settings.work_dir.join("datasets"),
-            self.settings.max_dataset_bytes,
-        )
-        .await?
-        {
-            Ok(data) => data,
-            Err(FetchFailure::Fault(reason) | FetchFailure::Unreachable(reason)) => {
-                return Ok(Attempt::Unreachable(reason));
-            }
-        };
-        let checkpoints = fetch::checkpoints_of(&plan, &segments);
-        let fetched =
-            match fetch::bundle(&self.storage, &commitment, &plan, &checkpoints, &bundle_dir)
-                .await?
-            {
-                Ok(fetched) => fetched,
-                Err(FetchFailure::Unreachable(reason)) => return Ok(Attempt::Unreachable(reason)),
-                Err(FetchFailure::Fault(reason)) => {
-                    let mut decided = Decided::unfetched(format!("bundle_unavailable: {reason}"));
-                    decided.fetch_seconds = started.elapsed().as_secs_f64();
-                    self.decide(order_id, order, seat, judgement, decided)
-                        .await?;
-                    return Ok(Attempt::Decided);
-                }
-            };
-        let fetch_seconds = started.elapsed().as_secs_f64();
-
         let inputs = self.settings.work_dir.join("inputs");
         let spec_path = inputs.join(format!("{name}.spec.json"));
         let commitment_path = inputs.join(format!("{name}.commitment.json"));
+        let _scratch = Scratch(vec![
+            bundle_dir.clone(),
+            spec_path.clone(),
+            commitment_path.clone(),
+        ]);
+        if !self.settings.allow_file_uris && commitment.bundle_uri.starts_with("file://") {
+            let reason = format!(
+                "bundle_unavailable: {} is a file on the trainer's machine, which validators do not read; bundles go to s3://, ipfs:// or http(s)://",
+                commitment.bundle_uri
+            );
+            self.decide(order_id, order, seat, judgement, Decided::unfetched(reason))
+                .await?;
+            return Ok(Attempt::Decided);
+        }
+        // The trainer's bundle first: a bundle that is not there fails before the buyer's
+        // dataset costs a download.
+        let checkpoints = fetch::checkpoints_of(&plan, &segments);
+        let fetching = fetch::bundle(&self.storage, &commitment, &plan, &checkpoints, &bundle_dir);
+        let fetched = match tokio::time::timeout(FETCH_TIME_LIMIT, fetching).await {
+            Err(_) => Err(FetchFailure::Unreachable(format!(
+                "{}: not fetched within {FETCH_TIME_LIMIT:?}",
+                commitment.bundle_uri
+            ))),
+            Ok(fetched) => fetched?,
+        };
+        let fetched = match fetched {
+            Ok(fetched) => fetched,
+            Err(FetchFailure::Unreachable(reason)) => {
+                return Ok(Attempt::Unreachable {
+                    reason,
+                    trainers_storage: true,
+                });
+            }
+            Err(FetchFailure::Fault(reason)) => {
+                let mut decided = Decided::unfetched(format!("bundle_unavailable: {reason}"));
+                decided.fetch_seconds = started.elapsed().as_secs_f64();
+                self.decide(order_id, order, seat, judgement, decided)
+                    .await?;
+                return Ok(Attempt::Decided);
+            }
+        };
+        let dataset_uri = match &spec.dataset {
+            matrixai_pot::spec::DatasetSpec::Csv { uri, .. } => Some(uri.as_str()),
+            matrixai_pot::spec::DatasetSpec::Bundled { .. } => None,
+        };
+        if !self.settings.allow_file_uris
+            && dataset_uri.is_some_and(|uri| uri.starts_with("file://"))
+        {
+            return Ok(Attempt::Abstain(
+                "the order's dataset is a file:// URI, which validators do not read".into(),
+            ));
+        }
+        let datasets = self.settings.work_dir.join("datasets");
+        let fetching = fetch::dataset(
+            &self.storage,
+            &spec,
+            &datasets,
+            self.settings.max_dataset_bytes,
+        );
+        let data = match tokio::time::timeout(FETCH_TIME_LIMIT, fetching).await {
+            Err(_) => Err(FetchFailure::Unreachable(format!(
+                "the order's dataset was not fetched within {FETCH_TIME_LIMIT:?}"
+            ))),
+            Ok(data) => data?,
+        };
+        let data = match data {
+            Ok(data) => data,
+            Err(FetchFailure::Fault(reason) | FetchFailure::Unreachable(reason)) => {
+                return Ok(Attempt::Unreachable {
+                    reason,
+                    trainers_storage: false,
+                });
+            }
+        };
+        let fetch_seconds = started.elapsed().as_secs_f64();
+
         write_atomically(&spec_path, &spec.canonical_json())?;
         write_atomically(&commitment_path, &commitment.to_json()?)?;
         let args = ReplayArgs {
@@ -464,15 +600,10 @@ impl Validator {
         };
         self.decide(order_id, order, seat, judgement, decided)
             .await?;
-        for path in [&spec_path, &commitment_path] {
-            let _ = std::fs::remove_file(path);
-        }
-        // The disk a judgement takes is freed as soon as it is decided.
-        let _ = std::fs::remove_dir_all(&bundle_dir);
         Ok(Attempt::Decided)
     }
 
-    /// Keeps the verdict and its report, then publishes the report.
+    /// Keeps the verdict and its report (published next, before the verdict is sent).
     async fn decide(
         &self,
         order_id: OrderId,
@@ -517,33 +648,52 @@ impl Validator {
         judgement.report = Some(path);
         judgement.advance(&self.settings.work_dir, Stage::Decided)?;
         tracing::info!(order = %judgement.order_id, verdict = ?decided.verdict, reason = ?judgement.note, "judged");
-        self.publish(&signed).await;
         Ok(())
     }
 
-    /// Posts the signed report to the indexer; a failure is logged, the report stays in the
-    /// work directory.
-    async fn publish(&self, signed: &SignedReport) {
-        let Some(indexer) = &self.settings.indexer else {
-            return;
+    /// Posts the judgement's report, signed, to the indexer, and records that it did. A
+    /// report the indexer cannot take yet (its panel not indexed, a server error, no
+    /// connection) is tried again a few times, then at the judgement's next pass; a refused
+    /// one is logged and left in the work directory.
+    async fn publish(&self, judgement: &mut Judgement) -> Result<(), ValidatorError> {
+        let (Some(indexer), Some(path)) = (&self.settings.indexer, &judgement.report) else {
+            return Ok(());
+        };
+        let report = std::fs::read_to_string(path).map_err(|e| ValidatorError::io(path, e))?;
+        let order_id = ids::parse_uuid(&judgement.order_id)
+            .ok_or_else(|| ValidatorError::Refused(format!("{} names no order", path.display())))?;
+        let signed = SignedReport {
+            order_id,
+            panel_from: judgement.panel_from,
+            report,
         };
         let body = signed.request_body(&self.me, &signed.sign(&self.key));
         let url = format!("{indexer}/api/report");
-        for attempt in 1..=3u32 {
-            match self.http.post(&url).json(&body).send().await {
-                Ok(response) if response.status().is_success() => return,
+        for attempt in 1..=PUBLISH_ATTEMPTS {
+            let retry = match self.http.post(&url).json(&body).send().await {
+                Ok(response) if response.status().is_success() => {
+                    judgement.published = true;
+                    return judgement.save(&self.settings.work_dir);
+                }
+                Ok(response)
+                    if response.status() == reqwest::StatusCode::NOT_FOUND
+                        || response.status().is_server_error() =>
+                {
+                    format!("the indexer answered {}", response.status())
+                }
                 Ok(response) => {
                     let status = response.status();
                     let text = response.text().await.unwrap_or_default();
                     tracing::warn!(%url, %status, %text, "the indexer refused the report");
-                    return;
+                    judgement.published = true;
+                    return judgement.save(&self.settings.work_dir);
                 }
-                Err(error) => {
-                    tracing::warn!(%url, %error, attempt, "cannot reach the indexer");
-                    tokio::time::sleep(Duration::from_secs(u64::from(attempt))).await;
-                }
-            }
+                Err(error) => error.to_string(),
+            };
+            tracing::warn!(%url, reason = %retry, attempt, "report not published yet");
+            tokio::time::sleep(Duration::from_secs(2 * u64::from(attempt))).await;
         }
+        Ok(())
     }
 
     /// Sends `verify_pot` with the kept verdict, its nonce recorded first, and leaves its
@@ -553,7 +703,7 @@ impl Validator {
         &self,
         order_id: OrderId,
         mut judgement: Judgement,
-        queue: mpsc::UnboundedSender<OrderId>,
+        queue: Queue,
     ) -> Result<(), ValidatorError> {
         let verdict = match judgement.decision {
             Some(ReportVerdict::Pass) => Verdict::Pass,
@@ -569,23 +719,27 @@ impl Validator {
         let call = runtime::tx()
             .hashrate_market()
             .verify_pot(order_id, verdict);
-        let pending = self.client.prepare_call(&call, &self.me).await?;
+        let client = self.client();
+        let pending = client.prepare_call(&call, &self.me).await?;
         judgement.pending_call = Some(pending.clone());
         judgement.save(&work_dir)?;
-        let in_flight = match self
-            .client
+        let in_flight = match client
             .send_with_nonce(&call, &self.key, pending.nonce)
             .await
         {
             Ok(in_flight) => in_flight,
             Err(error) => return settle(&work_dir, &mut judgement, Err(error)),
         };
+        lock(&self.in_flight).insert(order_id);
+        let in_flight_orders = self.in_flight.clone();
         tokio::spawn(async move {
             let outcome = in_flight.finalized().await;
-            if let Err(error) = settle(&work_dir, &mut judgement, outcome) {
+            let settled = settle(&work_dir, &mut judgement, outcome);
+            lock(&in_flight_orders).remove(&order_id);
+            if let Err(error) = settled {
                 tracing::error!(order = %judgement.order_id, %error, retry_in = ?RETRY_AFTER, "verdict not settled");
                 tokio::time::sleep(RETRY_AFTER).await;
-                let _ = queue.send(order_id);
+                queue.push(order_id);
             }
         });
         Ok(())
@@ -605,7 +759,9 @@ fn settle(
             judgement.pending_call = None;
             judgement.advance(work_dir, Stage::Submitted)
         }
-        Err(ChainError::Failed(failed)) if lost_the_seat(&failed.failure) => {
+        // Refused in a block: the seat is gone (the round passed, the order moved on) or the
+        // account may no longer judge. Sending it again would only pay the fee again.
+        Err(ChainError::Failed(failed)) => {
             judgement.pending_call = None;
             judgement.note = Some(format!("verify_pot refused: {}", failed.failure));
             judgement.advance(work_dir, Stage::Abstained)
@@ -618,18 +774,6 @@ fn settle(
             Err(error.into())
         }
     }
-}
-
-/// The runtime refused the verdict because the seat is gone: the round passed, or the order
-/// moved on or closed meanwhile.
-fn lost_the_seat(failure: &DispatchFailure) -> bool {
-    use runtime::hashrate_market::Error;
-    matches!(
-        failure,
-        DispatchFailure::HashrateMarket(
-            Error::NotAssigned | Error::WrongOrderState | Error::OrderOverdue | Error::UnknownOrder
-        )
-    )
 }
 
 /// A verdict and what backs it.

@@ -52,6 +52,8 @@ impl ValidatorProcess {
             .arg("--work-dir")
             .arg(work_dir)
             .args(["--segments", &segments.to_string(), "--threads", "2"])
+            // The test's bundles are files on this machine.
+            .arg("--allow-file-uris")
             .env("MATRIXAI_VALIDATOR_ACCOUNT_URI", account)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())

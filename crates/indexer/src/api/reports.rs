@@ -76,16 +76,6 @@ pub async fn add(
         panel_from: request.panel_from,
         report: request.report,
     };
-    let account = crate::ids::parse_account(&validator).expect("parsed above");
-    let report = signed
-        .verify(&signature, &account)
-        .map_err(|error| match error {
-            matrixai_chain::verification_report::ReportError::BadSignature(_) => {
-                ApiError::forbidden(error.to_string())
-            }
-            other => ApiError::bad_request(other.to_string()),
-        })?;
-
     let db = &state.database;
     let panel_from = i64::from(request.panel_from);
     let seat = Query::select()
@@ -127,6 +117,20 @@ pub async fn add(
             });
         }
     };
+    // Only a seated validator's request costs a signature check and a parse.
+    let account = crate::ids::parse_account(&validator).expect("parsed above");
+    let report = signed.verify(&signature, &account).map_err(|error| {
+        use matrixai_chain::verification_report::ReportError;
+        match error {
+            ReportError::BadSignature(_) | ReportError::WrongOrder { .. } => {
+                ApiError::forbidden(error.to_string())
+            }
+            ReportError::TooLarge(_) | ReportError::Malformed(_) => {
+                ApiError::bad_request(error.to_string())
+            }
+        }
+    })?;
+
     let verdict = match report.verdict {
         ReportVerdict::Pass => "pass",
         ReportVerdict::Fail => "fail",
