@@ -35,8 +35,10 @@ if $node_only; then
 fi
 
 echo "== building the indexer, the validator and the trainer agent"
-# The whole workspace, as the tests build it, so that both share one build.
-(cd "$REPO_ROOT" && CARGO_TARGET_DIR="$ROOT_TARGET_DIR" cargo build --locked --release --workspace --bins)
+# The whole workspace with its tests, exactly as `scripts/test.sh` builds it: the binaries then
+# share that build (building them alone would unify other features and compile the
+# dependencies a second time).
+(cd "$REPO_ROOT" && CARGO_TARGET_DIR="$ROOT_TARGET_DIR" cargo build --locked --release --workspace --tests)
 BIN="$ROOT_TARGET_DIR/release"
 
 RUN_DIR="${MATRIXAI_RUN_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/matrixai/devnet}"
@@ -48,7 +50,9 @@ AGENT_STATUS=127.0.0.1:8090
 
 pids=()
 stop() {
-	trap - INT TERM EXIT
+	# A second Ctrl-C while the parts stop does not cut the stopping short.
+	trap '' INT TERM
+	trap - EXIT
 	echo
 	echo "== stopping"
 	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
@@ -57,7 +61,8 @@ stop() {
 	wait 2>/dev/null || true
 	echo "stopped; logs are in $RUN_DIR/logs"
 }
-trap stop INT TERM EXIT
+trap 'stop; exit 0' INT TERM
+trap stop EXIT
 
 # start NAME COMMAND...: runs a part in the background, its output in logs/NAME.log.
 start() {
@@ -127,3 +132,4 @@ MatrixAI is running. Ctrl-C stops every part.
 EOF
 wait -n "${pids[@]}" || true
 echo "run.sh: a part stopped; see $RUN_DIR/logs" >&2
+exit 1
