@@ -406,18 +406,10 @@ impl Validator {
         judgement: &mut Judgement,
     ) -> Result<Attempt, ValidatorError> {
         let started = Instant::now();
-        let spec = match TaskSpec::from_json(&order.metadata.0) {
-            Ok(spec) => spec,
-            Err(error) => {
-                let reason =
-                    format!("invalid_spec: a proof for an order whose spec is invalid ({error})");
-                self.decide(order_id, order, seat, judgement, Decided::unfetched(reason))
-                    .await?;
-                return Ok(Attempt::Decided);
-            }
-        };
-        let plan = match spec.validate() {
-            Ok(plan) => plan,
+        let parsed = TaskSpec::from_json(&order.metadata.0)
+            .and_then(|spec| spec.validate().map(|plan| (spec, plan)));
+        let (spec, plan) = match parsed {
+            Ok(parsed) => parsed,
             Err(error) => {
                 let reason =
                     format!("invalid_spec: a proof for an order whose spec is invalid ({error})");

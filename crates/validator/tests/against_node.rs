@@ -199,6 +199,16 @@ async fn deliver(client: &ChainClient, seller: &Keypair, order: OrderId, commitm
         .unwrap();
 }
 
+async fn charlie_balance(client: &ChainClient) -> matrixai_chain::AccountBalance {
+    client
+        .finalized_state()
+        .await
+        .unwrap()
+        .balance(&keys::account_id(&dev::charlie()))
+        .await
+        .unwrap()
+}
+
 fn file_uri(dir: &Path) -> String {
     format!("file://{}/", dir.display())
 }
@@ -470,13 +480,7 @@ async fn a_dispute_is_judged_by_another_validator_on_exactly_its_segment() {
         _ => false,
     })
     .await;
-    let charlie_before = client
-        .finalized_state()
-        .await
-        .unwrap()
-        .balance(&keys::account_id(&dev::charlie()))
-        .await
-        .unwrap();
+    let charlie_before = charlie_balance(&client).await;
     let disputed = client
         .submit(
             &runtime::tx()
@@ -516,13 +520,7 @@ async fn a_dispute_is_judged_by_another_validator_on_exactly_its_segment() {
     );
     assert_eq!(refunded, escrow);
     assert!(reward > 0, "the disputer is rewarded");
-    let charlie_after = client
-        .finalized_state()
-        .await
-        .unwrap()
-        .balance(&keys::account_id(&dev::charlie()))
-        .await
-        .unwrap();
+    let charlie_after = charlie_balance(&client).await;
     // The escrow and the bond are released, and the buyer, who disputed, gets the whole
     // collateral (the disputer's reward and the rest), less the dispute's fee.
     assert_eq!(charlie_after.reserved, 0, "escrow and bond released");
