@@ -10,9 +10,12 @@ COPY artifacts ./artifacts
 COPY crates ./crates
 RUN CARGO_TARGET_DIR=/target cargo build --locked --release -p matrixai-validator
 
+# Named volumes mounted on /home/matrixai/work or /srv/storage (docker/compose.yaml) start
+# owned by the service's user.
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates && rm -rf /var/lib/apt/lists/* \
-	&& useradd --create-home --uid 1000 matrixai
+	&& useradd --create-home --uid 1000 matrixai \
+	&& mkdir -p /home/matrixai/work /srv/storage && chown matrixai: /home/matrixai/work /srv/storage
 COPY --from=builder /target/release/matrixai-validator /usr/local/bin/matrixai-validator
 USER matrixai
 ENV MATRIXAI_VALIDATOR_WORK_DIR=/home/matrixai/work

@@ -6,19 +6,22 @@
 # stops everything on Ctrl-C.
 #
 #   scripts/run.sh                 # the marketplace, fresh, under ~/.local/share/matrixai/devnet
-#   scripts/run.sh --node-only     # just the development chain, as before
+#   scripts/run.sh --multi-node    # two authorities (Alice, Bob) peered on loopback, two trainer
+#                                  # agents (Bob, Eve), one validator (Dave)
+#   scripts/run.sh --node-only     # just the development chain
 #   MATRIXAI_RUN_DIR=/tmp/mx scripts/run.sh
 #
 # A devnet is disposable: each start wipes the run directory (chain, index, work directories).
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
-node_only=false
+mode=marketplace
 for arg in "$@"; do
 	case "$arg" in
-	--node-only) node_only=true ;;
+	--node-only) mode=node-only ;;
+	--multi-node) mode=multi-node ;;
 	-h | --help)
-		sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
 	*)
@@ -30,7 +33,7 @@ done
 
 "$REPO_ROOT/scripts/setup.sh"
 "$REPO_ROOT/scripts/build-node.sh"
-if $node_only; then
+if [[ $mode == node-only ]]; then
 	exec "$MATRIXAI_NODE" --dev --state-pruning archive-canonical
 fi
 
@@ -98,38 +101,86 @@ http_ok() {
 	head -n 1 <&3 | grep -q " 200 "
 }
 
-echo "== starting the marketplace under $RUN_DIR"
-start node "$MATRIXAI_NODE" --dev --state-pruning archive-canonical --base-path "$RUN_DIR/node" \
-	--rpc-port "$RPC_PORT" --no-telemetry --disable-log-color
-wait_for node 120 port_open "$RPC_PORT"
+echo "== starting the marketplace under $RUN_DIR ($mode)"
+NODE_FLAGS=(--state-pruning archive-canonical --no-telemetry --no-prometheus --disable-log-color)
+if [[ $mode == multi-node ]]; then
+	# The local testnet's two authorities: GRANDPA finalizes only with both, so every finalized
+	# block proves they talk. Throw-away network identities, as for a devnet.
+	start alice "$MATRIXAI_NODE" --chain local --alice --base-path "$RUN_DIR/alice" \
+		--rpc-port "$RPC_PORT" --port 30333 --unsafe-force-node-key-generation "${NODE_FLAGS[@]}"
+	wait_for alice 120 logged alice "Local node identity is"
+	ALICE_PEER=$(grep -o 'Local node identity is: [0-9A-Za-z]*' "$RUN_DIR/logs/alice.log" | head -n 1 | awk '{print $NF}')
+	start bob "$MATRIXAI_NODE" --chain local --bob --base-path "$RUN_DIR/bob" \
+		--rpc-port "$((RPC_PORT + 1))" --port 30334 --unsafe-force-node-key-generation \
+		--bootnodes "/ip4/127.0.0.1/tcp/30333/p2p/$ALICE_PEER" "${NODE_FLAGS[@]}"
+	wait_for bob 120 port_open "$((RPC_PORT + 1))"
+	VALIDATOR_NODE="ws://127.0.0.1:$((RPC_PORT + 1))"
+else
+	start node "$MATRIXAI_NODE" --dev --base-path "$RUN_DIR/node" --rpc-port "$RPC_PORT" "${NODE_FLAGS[@]}"
+	wait_for node 120 port_open "$RPC_PORT"
+	VALIDATOR_NODE="ws://127.0.0.1:$RPC_PORT"
+fi
 # Plain log files: the off-chain parts honour NO_COLOR.
 export MATRIXAI_NODE_URL="ws://127.0.0.1:$RPC_PORT" MATRIXAI_INDEXER_URL="http://$API" NO_COLOR=1
+
+# Real hours (1 200 blocks), 5-minute judging rounds and a 2-minute dispute window, so that an
+# order is paid minutes after its proof (a day on a real network). Final only once the
+# authorities finalize together.
+if ! "$BIN/matrixai-client" devnet-timing >"$RUN_DIR/logs/devnet-timing.log" 2>&1; then
+	echo "run.sh: setting the devnet's market clock failed:" >&2
+	cat "$RUN_DIR/logs/devnet-timing.log" >&2
+	exit 1
+fi
+echo "   $(tail -n 1 "$RUN_DIR/logs/devnet-timing.log")"
 
 start indexer "$BIN/matrixai-indexer" --database "sqlite://$RUN_DIR/indexer.db" --listen "$API"
 wait_for indexer 120 http_ok "$API/health"
 
-# One machine: the agent's bundles are files the validator may read.
-start validator "$BIN/matrixai-validator" run --work-dir "$RUN_DIR/validator" --allow-file-uris
+# One machine: the agents' bundles are files the validator may read.
+start validator "$BIN/matrixai-validator" run --node "$VALIDATOR_NODE" \
+	--work-dir "$RUN_DIR/validator" --allow-file-uris
 wait_for validator 120 logged validator "validator started"
 
-start agent "$BIN/matrixai-client" run --work-dir "$RUN_DIR/agent" \
-	--storage "file://$RUN_DIR/storage" --status-listen "$AGENT_STATUS"
-wait_for agent 600 logged agent "machine shared"
+# start_agent NAME ACCOUNT NODE STATUS_ADDRESS: a trainer agent sharing this machine at 1 MAI an
+# hour, its bundles in the run directory's storage.
+AGENTS=()
+start_agent() {
+	start "agent-$1" "$BIN/matrixai-client" run --account-uri "$2" --node "$3" \
+		--work-dir "$RUN_DIR/agent-$1" --storage "file://$RUN_DIR/storage" --status-listen "$4" \
+		--price-per-hour 1
+	AGENTS+=("$1")
+}
+start_agent bob //Bob "ws://127.0.0.1:$RPC_PORT" "$AGENT_STATUS"
+if [[ $mode == multi-node ]]; then
+	start_agent eve //Eve "ws://127.0.0.1:$((RPC_PORT + 1))" "${AGENT_STATUS%:*}:$((${AGENT_STATUS##*:} + 1))"
+fi
+for agent in "${AGENTS[@]}"; do
+	wait_for "agent-$agent" 600 logged "agent-$agent" "machine shared"
+done
+machine_of() { grep -o 'machine=[0-9a-f-]*' "$RUN_DIR/logs/agent-$1.log" | head -n 1 | cut -d= -f2; }
 
-cat <<EOF
-
-MatrixAI is running. Ctrl-C stops every part.
-
-  chain RPC      ws://127.0.0.1:$RPC_PORT   (polkadot-js apps: https://polkadot.js.org/apps/?rpc=ws://127.0.0.1:$RPC_PORT)
-  API            http://$API/api/...
-  OpenAPI        http://$API/docs
-  trainer agent  http://$AGENT_STATUS/status   ($(grep -o 'machine=[0-9a-f-]*' "$RUN_DIR/logs/agent.log" | head -n 1))
-  logs           $RUN_DIR/logs/{node,indexer,validator,agent}.log
-
-  dev accounts   Alice (sudo, block author), Bob (the trainer sharing this machine),
-                 Charlie and Eve (buyers), Dave (the validator); secret URIs //Alice … //Ferdie
-
-EOF
+echo
+echo "MatrixAI is running ($mode). Ctrl-C stops every part."
+echo
+echo "  chain RPC      ws://127.0.0.1:$RPC_PORT   (polkadot-js apps: https://polkadot.js.org/apps/?rpc=ws://127.0.0.1:$RPC_PORT)"
+if [[ $mode == multi-node ]]; then
+	echo "                 ws://127.0.0.1:$((RPC_PORT + 1))   (Bob's node, which the validator follows)"
+fi
+echo "  API            http://$API/api/...   (OpenAPI page: http://$API/docs)"
+for agent in "${AGENTS[@]}"; do
+	echo "  agent $agent      machine $(machine_of "$agent")"
+done
+echo "  agent status   http://$AGENT_STATUS/status"
+echo "  logs           $RUN_DIR/logs/"
+echo
+echo "  dev accounts   Alice (sudo), Bob$([[ $mode == multi-node ]] && echo " and Eve") (trainers on this machine), Dave (the validator),"
+echo "                 Charlie and Ferdie (buyers); secret URIs //Alice … //Ferdie"
+echo
+echo "  Place an order from a second terminal (it signs as //Charlie; docs/tutorial.md):"
+echo "    $BIN/matrixai-client market"
+echo "    $BIN/matrixai-client order place --machine $(machine_of bob) --hours 1 \\"
+echo "        --spec crates/pot/specs/iris-softmax.json --wait"
+echo
 wait -n "${pids[@]}" || true
 echo "run.sh: a part stopped; see $RUN_DIR/logs" >&2
 exit 1

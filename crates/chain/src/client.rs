@@ -339,6 +339,14 @@ impl ChainClient {
         Ok(crate::StateView::new(self.api.at_current_block().await?))
     }
 
+    /// The state at the node's best block (not necessarily finalized).
+    pub async fn best_state(&self) -> Result<crate::StateView, ChainError> {
+        match self.legacy.chain_get_block_hash(None).await? {
+            Some(hash) => self.state_at(hash).await,
+            None => self.finalized_state().await,
+        }
+    }
+
     /// The state at the block with this hash.
     pub async fn state_at(&self, block_hash: Hash) -> Result<crate::StateView, ChainError> {
         Ok(crate::StateView::new(self.api.at_block(block_hash).await?))
@@ -579,6 +587,22 @@ impl StateView {
             orders.push((order_id, entry.value().decode()?));
         }
         Ok(orders)
+    }
+
+    /// Every registered machine, listed or not.
+    pub async fn machines(&self) -> Result<Vec<(crate::MachineId, crate::Machine)>, ChainError> {
+        let mut entries = self
+            .at
+            .storage()
+            .iter(runtime::storage().hashrate_market().machines(), ())
+            .await?;
+        let mut machines = Vec::new();
+        while let Some(entry) = entries.next().await {
+            let entry = entry?;
+            let (machine_id,) = entry.key()?.decode()?;
+            machines.push((machine_id, entry.value().decode()?));
+        }
+        Ok(machines)
     }
 
     /// The accounts authorised to judge Proofs of Training.

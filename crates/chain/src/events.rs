@@ -44,19 +44,17 @@ impl ChainClient {
         &self,
     ) -> Result<impl Stream<Item = Result<MarketEvent, ChainError>> + Send + 'static, ChainError>
     {
-        let blocks = self.api().stream_blocks().await?;
-        let per_block = blocks.then(|block| async move {
-            let block = block?;
-            let events = block.at().await?.events().fetch().await?;
-            market_events_in(&events, block.number(), block.hash())
-        });
-        Ok(per_block.flat_map(|events| {
-            let items: Vec<Result<MarketEvent, ChainError>> = match events {
-                Ok(events) => events.into_iter().map(Ok).collect(),
-                Err(error) => vec![Err(error)],
-            };
-            stream::iter(items)
-        }))
+        Ok(events_of(self.api().stream_blocks().await?))
+    }
+
+    /// The hashrate market events of every block imported on the best fork from now on: sooner
+    /// than [`Self::market_events`] by the finality lag, but a block may yet be dropped by a
+    /// reorganisation, so act on them only where acting twice or in vain costs nothing.
+    pub async fn best_market_events(
+        &self,
+    ) -> Result<impl Stream<Item = Result<MarketEvent, ChainError>> + Send + 'static, ChainError>
+    {
+        Ok(events_of(self.api().stream_best_blocks().await?))
     }
 
     /// The hashrate market events of one block, e.g. to catch up on blocks finalized before
@@ -130,4 +128,22 @@ fn market_events_in(
         });
     }
     Ok(market_events)
+}
+
+/// Each block's hashrate market events, in order.
+fn events_of(
+    blocks: subxt::client::Blocks<MatrixAiConfig>,
+) -> impl Stream<Item = Result<MarketEvent, ChainError>> + Send + 'static {
+    let per_block = blocks.then(|block| async move {
+        let block = block?;
+        let events = block.at().await?.events().fetch().await?;
+        market_events_in(&events, block.number(), block.hash())
+    });
+    per_block.flat_map(|events| {
+        let items: Vec<Result<MarketEvent, ChainError>> = match events {
+            Ok(events) => events.into_iter().map(Ok).collect(),
+            Err(error) => vec![Err(error)],
+        };
+        stream::iter(items)
+    })
 }

@@ -41,6 +41,8 @@
 
 mod client;
 mod config;
+pub mod devnet;
+pub mod drill;
 mod error;
 pub mod events;
 pub mod faucet;

@@ -65,6 +65,10 @@ pub struct MachineMetadata {
     /// Version of the agent that measured the machine.
     pub client_version: String,
     pub performance: Performance,
+    /// Where the machine's agent answers validators' drills (`POST {drill_url}/drill`), so that
+    /// its performance can be verified; without it the figures stay self-reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drill_url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -175,6 +179,12 @@ impl MachineMetadata {
         }
         let hardware = &self.hardware;
         bounded("region", &self.region)?;
+        if let Some(url) = &self.drill_url {
+            bounded("drill_url", url)?;
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(field("drill_url", "must be an http:// or https:// URL"));
+            }
+        }
         bounded("client_version", &self.client_version)?;
         bounded("hardware.os", &hardware.os)?;
         bounded("hardware.cpu.model", &hardware.cpu.model)?;
@@ -291,6 +301,7 @@ pub fn example(region: &str, index: f64) -> MachineMetadata {
         },
         region: region.into(),
         client_version: "0.1.0".into(),
+        drill_url: None,
         performance: Performance {
             gemm_gflops: 410.0,
             memory_gbps: 38.5,

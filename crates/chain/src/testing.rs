@@ -17,6 +17,7 @@
 //! # Ok(()) }
 //! ```
 
+pub use crate::devnet::MarketTiming;
 use crate::{ChainClient, ChainError, ConnectOptions};
 use futures::StreamExt;
 use std::collections::VecDeque;
@@ -389,55 +390,6 @@ fn follow_log(
     }
 }
 
-/// How long the market's clock runs on a test network: each is a storage parameter of the
-/// runtime that `sudo(system.set_storage)` rewrites (see docs/chain.md).
-#[derive(Debug, Clone, Copy)]
-pub struct MarketTiming {
-    /// Blocks in an hour of rented time.
-    pub blocks_per_hour: u32,
-    /// Blocks after an order's deadline to report and prove.
-    pub completion_grace: u32,
-    /// Fixed part of a judging round.
-    pub verification_window: u32,
-    /// Blocks in which a verified proof may be disputed.
-    pub dispute_window: u32,
-}
-
-impl MarketTiming {
-    /// An order's whole life in a few dozen blocks: one hour is 6 blocks.
-    pub fn fast() -> Self {
-        Self {
-            blocks_per_hour: 6,
-            completion_grace: 3,
-            verification_window: 3,
-            dispute_window: 3,
-        }
-    }
-
-    /// Sets the parameters on chain with the sudo key.
-    pub async fn apply(
-        &self,
-        client: &ChainClient,
-        sudo: &crate::keys::Keypair,
-    ) -> Result<crate::Finalized, ChainError> {
-        let item = |name: &str, blocks: u32| {
-            (
-                sp_crypto_hashing::twox_128(format!(":{name}:").as_bytes()).to_vec(),
-                blocks.to_le_bytes().to_vec(),
-            )
-        };
-        let set = crate::runtime::Call::System(crate::runtime::system::Call::set_storage {
-            items: vec![
-                item("BlocksPerHour", self.blocks_per_hour),
-                item("CompletionGrace", self.completion_grace),
-                item("VerificationWindow", self.verification_window),
-                item("DisputeWindow", self.dispute_window),
-            ],
-        });
-        client.sudo(set, sudo).await
-    }
-}
-
 /// Signs `calls` with consecutive nonces and hands them all to the node's transaction pool
 /// without waiting for blocks: a burst of transactions that fill the next blocks. Returns the
 /// nonce the signer's account reaches once every call is in a block.
@@ -509,4 +461,148 @@ pub async fn wait_for_nonce(
             what: format!("nonce {nonce} of {who} to be final"),
             after: timeout,
         })?
+}
+
+/// A binary of the root workspace (`matrixai-indexer`, `matrixai-validator`, `matrixai-client`)
+/// next to the running test's directory: `cargo test --workspace` builds them all before any
+/// test runs.
+pub fn workspace_binary(name: &str) -> Result<PathBuf, ServiceError> {
+    let exe = std::env::current_exe().map_err(|e| ServiceError::Spawn {
+        name: name.into(),
+        source: e,
+    })?;
+    // target/PROFILE/deps/TEST-HASH → target/PROFILE/NAME
+    let path = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|profile| profile.join(name))
+        .unwrap_or_else(|| PathBuf::from(name));
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(ServiceError::BinaryMissing(path))
+    }
+}
+
+/// Why a service process could not be started or did not say what it was waited for.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(
+        "{} not found: build the workspace's binaries (cargo build --release --workspace)",
+        .0.display()
+    )]
+    BinaryMissing(PathBuf),
+    #[error("cannot start {name}: {source}")]
+    Spawn {
+        name: String,
+        source: std::io::Error,
+    },
+    #[error("{name} did not log {text:?} within {after:?}; its log ends with:\n{log}")]
+    Silent {
+        name: String,
+        text: String,
+        after: Duration,
+        log: String,
+    },
+}
+
+/// A service under test (indexer, validator, agent) in its own process: its stdout and stderr
+/// followed line by line and echoed to the test's output under its name, a tail kept for error
+/// messages, killed when dropped.
+pub struct ServiceProcess {
+    name: String,
+    child: Child,
+    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+    log: NodeLog,
+}
+
+impl ServiceProcess {
+    /// Starts `command` (its stdin closed, its output piped) as `name`.
+    pub fn spawn(name: &str, mut command: Command) -> Result<Self, ServiceError> {
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|source| ServiceError::Spawn {
+                name: name.into(),
+                source,
+            })?;
+        let (sender, lines) = tokio::sync::mpsc::unbounded_channel();
+        let log: NodeLog = Arc::new(Mutex::new(VecDeque::with_capacity(LOG_TAIL_LINES)));
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let readers: [Box<dyn std::io::Read + Send>; 2] = [Box::new(stdout), Box::new(stderr)];
+        for reader in readers {
+            let (sender, log, name) = (sender.clone(), log.clone(), name.to_string());
+            std::thread::spawn(move || {
+                for line in BufReader::new(reader).lines() {
+                    let Ok(line) = line else { break };
+                    eprintln!("[{name}] {line}");
+                    {
+                        let mut log = log.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                        if log.len() == LOG_TAIL_LINES {
+                            log.pop_front();
+                        }
+                        log.push_back(line.clone());
+                    }
+                    let _ = sender.send(line);
+                }
+            });
+        }
+        Ok(Self {
+            name: name.into(),
+            child,
+            lines,
+            log,
+        })
+    }
+
+    /// Waits up to `after` for the next line containing `text` (earlier lines are passed over)
+    /// and returns it.
+    pub async fn wait_for_line(
+        &mut self,
+        text: &str,
+        after: Duration,
+    ) -> Result<String, ServiceError> {
+        let found = tokio::time::timeout(after, async {
+            while let Some(line) = self.lines.recv().await {
+                if line.contains(text) {
+                    return Some(line);
+                }
+            }
+            None
+        })
+        .await;
+        match found {
+            Ok(Some(line)) => Ok(line),
+            _ => Err(ServiceError::Silent {
+                name: self.name.clone(),
+                text: text.into(),
+                after,
+                log: self.log_tail(),
+            }),
+        }
+    }
+
+    /// The last lines it logged.
+    pub fn log_tail(&self) -> String {
+        let log = self
+            .log
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        log.iter().cloned().collect::<Vec<_>>().join("\n")
+    }
+
+    /// Kills it at once (SIGKILL: no clean-up, as a crash or a power cut).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServiceProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }

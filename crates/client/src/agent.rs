@@ -70,6 +70,22 @@ pub struct Agent {
     speed: MachineSpeed,
     storage: Storage,
     http: reqwest::Client,
+    /// Held while an order trains or a drill runs: one computation at a time, so that a
+    /// drill measures the machine and not the machine shared with an order.
+    busy: tokio::sync::Mutex<()>,
+}
+
+/// Why a drill was not answered.
+#[derive(Debug, thiserror::Error)]
+pub enum DrillRefusal {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0} is not a validator of the chain")]
+    NotAValidator(String),
+    #[error("the machine is training an order; drill it later")]
+    Busy,
+    #[error("{0}")]
+    Failed(String),
 }
 
 impl Agent {
@@ -99,7 +115,53 @@ impl Agent {
             machine_id,
             storage,
             http: matrixai_chain::storage::http_client(),
+            busy: tokio::sync::Mutex::new(()),
         })
+    }
+
+    /// Answers a validator's drill (docs/validator-guide.md, "Verified performance"): a
+    /// challenge for this machine, signed by a validator of the chain, trained at once unless an
+    /// order is training; the transcript root signed with the owner's key.
+    pub async fn answer_drill(
+        &self,
+        signed: &matrixai_chain::drill::Signed,
+    ) -> Result<matrixai_chain::drill::DrillAnswer, DrillRefusal> {
+        use matrixai_chain::drill::{DrillAnswer, DrillChallenge, VERSION};
+        let (challenge, validator) =
+            DrillChallenge::verify(signed).map_err(|e| DrillRefusal::Invalid(e.to_string()))?;
+        if challenge.v != VERSION || challenge.machine_id != ids::uuid(&self.machine_id) {
+            return Err(DrillRefusal::Invalid(format!(
+                "a drill of version {} for machine {}; this is machine {} (version {VERSION})",
+                challenge.v,
+                challenge.machine_id,
+                ids::uuid(&self.machine_id)
+            )));
+        }
+        let seed = challenge
+            .seed_bytes()
+            .map_err(|e| DrillRefusal::Invalid(e.to_string()))?;
+        // Busy first: answering a busy machine's drills costs nothing.
+        let _busy = self.busy.try_lock().map_err(|_| DrillRefusal::Busy)?;
+        let validators = async { self.client.finalized_state().await?.validators().await }
+            .await
+            .map_err(|e| DrillRefusal::Failed(format!("the chain cannot be read: {e}")))?;
+        if !validators.contains(&validator) {
+            return Err(DrillRefusal::NotAValidator(validator.to_string()));
+        }
+        let spec = matrixai_pot::drill::spec(seed, challenge.claimed_samples_per_s);
+        let threads = self.settings.threads;
+        tracing::info!(validator = %validator, epochs = spec.epochs, "drill");
+        let answer = tokio::task::spawn_blocking(move || {
+            matrixai_pot::drill::run(&spec, &Exec::new(threads, None)?)
+        })
+        .await
+        .expect("a drill does not panic")
+        .map_err(|e| DrillRefusal::Failed(e.to_string()))?;
+        Ok(DrillAnswer::sign(
+            &signed.document,
+            answer.root.0,
+            &self.owner,
+        ))
     }
 
     pub fn machine_id(&self) -> MachineId {
@@ -238,7 +300,11 @@ impl Agent {
             state.save(&work_dir)?;
             tracing::info!(order = %state.order_id, "order accepted");
         }
-        match self.train(order_id, &order, &mut state).await? {
+        let training = {
+            let _busy = self.busy.lock().await;
+            self.train(order_id, &order, &mut state).await?
+        };
+        match training {
             Ok(delivery) => {
                 self.complete(order_id, &mut state, delivery).await?;
                 self.prove(order_id, &mut state).await
@@ -416,14 +482,24 @@ impl Agent {
         );
         let (progress, mut checkpoints) = mpsc::unbounded_channel::<(u64, f32)>();
         let threads = self.settings.threads;
+        let forged = self.settings.dishonest_forge_segments.clone();
         let training = {
             let (spec, bundle_dir) = (spec.clone(), bundle_dir.to_path_buf());
             tokio::task::spawn_blocking(move || {
                 let exec = Exec::new(threads, None)?;
                 let data = PreparedData::for_spec(&spec, dataset.as_deref())?;
-                train_bundle(&spec, &data, &bundle_dir, &exec, |step, loss| {
-                    let _ = progress.send((step, loss));
-                })
+                if forged.is_empty() {
+                    train_bundle(&spec, &data, &bundle_dir, &exec, |step, loss| {
+                        let _ = progress.send((step, loss));
+                    })
+                } else {
+                    tracing::warn!(segments = ?forged, "forging segments instead of training them");
+                    if bundle_dir.exists() {
+                        std::fs::remove_dir_all(&bundle_dir)
+                            .map_err(|e| matrixai_pot::PotError::io(&bundle_dir, e))?;
+                    }
+                    matrixai_pot::attacks::forge_segments(&spec, &data, &exec, &forged, &bundle_dir)
+                }
             })
         };
         let steps_per_epoch = plan.steps_per_epoch.max(1);

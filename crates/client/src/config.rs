@@ -13,6 +13,10 @@ use std::path::{Path, PathBuf};
 /// The secret URI of the dev account a devnet agent signs with when none is configured (Bob:
 /// Alice is the chain's sudo, Dave its validator).
 pub const DEV_ACCOUNT: &str = "//Bob";
+/// The dev account a devnet buyer's commands sign with when none is configured.
+pub const DEV_BUYER_ACCOUNT: &str = "//Charlie";
+/// The dev chain's sudo key, for `devnet-timing` when no account is configured.
+pub const DEV_SUDO_ACCOUNT: &str = "//Alice";
 
 /// Flags shared by every subcommand, each with an environment fallback. Unset ones come from
 /// the configuration file, then from the defaults.
@@ -75,6 +79,34 @@ pub struct Options {
     /// Where `run` serves the orders' status as JSON. Default: 127.0.0.1:8090.
     #[arg(long, env = "MATRIXAI_CLIENT_STATUS_LISTEN", global = true)]
     pub status_listen: Option<std::net::SocketAddr>,
+    /// Where validators reach this agent's drills (`POST URL/drill`), registered with the
+    /// machine. Default: http://STATUS_LISTEN, enough for a devnet on one machine; on a real
+    /// network, an address validators can reach (docs/validator-guide.md, "Verified
+    /// performance").
+    #[arg(long, env = "MATRIXAI_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+    /// A cheating trainer, to test validators: skip these segments of every order (their end
+    /// moved half-way along the honest update, `matrixai-pot`'s attack code). A validator that
+    /// samples one fails the proof and the seller loses collateral. Never set by the
+    /// configuration file.
+    #[arg(
+        long,
+        env = "MATRIXAI_DISHONEST_FORGE_SEGMENTS",
+        value_delimiter = ',',
+        hide = true,
+        global = true
+    )]
+    pub dishonest_forge_segments: Vec<usize>,
+    /// A boasting trainer, to test validators' drills: register training throughput (and the
+    /// performance index) this many times what was measured. A drill then finds the machine
+    /// slower than it claims.
+    #[arg(
+        long,
+        env = "MATRIXAI_DISHONEST_PERFORMANCE_FACTOR",
+        hide = true,
+        global = true
+    )]
+    pub dishonest_performance_factor: Option<f64>,
 }
 
 /// The configuration file: the same settings as [`Options`], snake_case keys.
@@ -96,6 +128,7 @@ struct FileConfig {
     ipfs_gateway: Option<String>,
     threads: Option<usize>,
     status_listen: Option<std::net::SocketAddr>,
+    public_url: Option<String>,
 }
 
 /// The resolved configuration.
@@ -103,7 +136,12 @@ struct FileConfig {
 pub struct Settings {
     pub node: String,
     pub indexer: String,
+    /// The trainer's account.
     pub account: AccountSource,
+    /// The account of the buyer's commands: the configured one, or //Charlie.
+    pub buyer_account: AccountSource,
+    /// The account of `devnet-timing`: the configured one, or //Alice.
+    pub sudo_account: AccountSource,
     pub price_per_hour: Balance,
     pub max_duration_hours: u32,
     pub disk_gb: u32,
@@ -114,6 +152,13 @@ pub struct Settings {
     pub backends: StorageConfig,
     pub threads: usize,
     pub status_listen: std::net::SocketAddr,
+    /// Where validators reach this agent's drills, registered with the machine.
+    pub drill_url: String,
+    /// Segments the agent forges instead of training ([`Options::dishonest_forge_segments`]).
+    pub dishonest_forge_segments: Vec<usize>,
+    /// How much the agent inflates its measured training speed
+    /// ([`Options::dishonest_performance_factor`]); 1 when honest.
+    pub dishonest_performance_factor: f64,
 }
 
 impl Settings {
@@ -126,14 +171,14 @@ impl Settings {
                 _ => FileConfig::default(),
             },
         };
-        let account = match (&options.account_uri, &options.key_file) {
+        let configured_account = match (&options.account_uri, &options.key_file) {
             (Some(_), Some(_)) => {
                 return Err(ClientError::Config(
                     "give either --account-uri or --key-file, not both".into(),
                 ));
             }
-            (Some(uri), None) => AccountSource::Uri(uri.clone()),
-            (None, Some(path)) => AccountSource::KeyFile(path.clone()),
+            (Some(uri), None) => Some(AccountSource::Uri(uri.clone())),
+            (None, Some(path)) => Some(AccountSource::KeyFile(path.clone())),
             (None, None) => match (file.account_uri, file.key_file) {
                 (Some(_), Some(_)) => {
                     return Err(ClientError::Config(
@@ -141,10 +186,15 @@ impl Settings {
                             .into(),
                     ));
                 }
-                (Some(uri), None) => AccountSource::Uri(uri),
-                (None, Some(path)) => AccountSource::KeyFile(path),
-                (None, None) => AccountSource::Uri(DEV_ACCOUNT.into()),
+                (Some(uri), None) => Some(AccountSource::Uri(uri)),
+                (None, Some(path)) => Some(AccountSource::KeyFile(path)),
+                (None, None) => None,
             },
+        };
+        let account_or = |dev: &str| {
+            configured_account
+                .clone()
+                .unwrap_or_else(|| AccountSource::Uri(dev.into()))
         };
         let price_per_hour = match (&options.price_per_hour, &file.price_per_hour) {
             (Some(text), _) => parse_tokens(text)
@@ -240,6 +290,14 @@ impl Settings {
                 matrixai_chain::machine_metadata::MAX_STRING
             )));
         }
+        let status_listen = options
+            .status_listen
+            .or(file.status_listen)
+            .unwrap_or_else(|| "127.0.0.1:8090".parse().expect("an address"));
+        let drill_url = match options.public_url.clone().or(file.public_url) {
+            Some(url) => http_url("public_url", url.trim_end_matches('/').to_string())?,
+            None => format!("http://{status_listen}"),
+        };
         Ok(Self {
             node: options
                 .node
@@ -251,7 +309,9 @@ impl Settings {
                 .clone()
                 .or(file.indexer)
                 .unwrap_or_else(|| "http://127.0.0.1:8080".into()),
-            account,
+            account: account_or(DEV_ACCOUNT),
+            buyer_account: account_or(DEV_BUYER_ACCOUNT),
+            sudo_account: account_or(DEV_SUDO_ACCOUNT),
             price_per_hour,
             max_duration_hours,
             disk_gb: options.disk_gb.or(file.disk_gb).unwrap_or(10),
@@ -260,10 +320,18 @@ impl Settings {
             storage,
             backends,
             threads,
-            status_listen: options
-                .status_listen
-                .or(file.status_listen)
-                .unwrap_or_else(|| "127.0.0.1:8090".parse().expect("an address")),
+            status_listen,
+            drill_url,
+            dishonest_forge_segments: options.dishonest_forge_segments.clone(),
+            dishonest_performance_factor: match options.dishonest_performance_factor {
+                Some(factor) if !(factor.is_finite() && factor > 0.0) => {
+                    return Err(ClientError::Config(
+                        "--dishonest-performance-factor must be a positive number".into(),
+                    ));
+                }
+                Some(factor) => factor,
+                None => 1.0,
+            },
         })
     }
 }
@@ -434,5 +502,24 @@ mod tests {
         assert_eq!(settings.price_per_hour, 10 * UNIT);
         assert!(settings.storage.starts_with("file:///"));
         assert!(matches!(settings.account, AccountSource::Uri(ref uri) if uri == DEV_ACCOUNT));
+        assert!(
+            matches!(settings.buyer_account, AccountSource::Uri(ref uri) if uri == DEV_BUYER_ACCOUNT)
+        );
+        assert!(
+            matches!(settings.sudo_account, AccountSource::Uri(ref uri) if uri == DEV_SUDO_ACCOUNT)
+        );
+    }
+
+    #[test]
+    fn a_configured_account_signs_every_command() {
+        let (_dir, options) = with_file("account_uri = \"//Eve\"\n");
+        let settings = Settings::resolve(&options).unwrap();
+        for account in [
+            &settings.account,
+            &settings.buyer_account,
+            &settings.sudo_account,
+        ] {
+            assert!(matches!(account, AccountSource::Uri(uri) if uri == "//Eve"));
+        }
     }
 }

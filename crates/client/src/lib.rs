@@ -10,13 +10,17 @@
 //! - [`estimate`]: how long a task spec trains here or on a machine of the market, and its cost.
 //! - [`agent`]: the agent's loop: take each order placed on the machine, train, deliver, prove.
 //! - [`order`]: where each order stands, persisted per order; [`status`]: the same over HTTP.
+//! - [`drill`]: answering validators' drills, which verify the machine's speed.
+//! - [`buyer`]: the other side from a terminal: the market, placing, following, disputing.
 //!
 //! See docs/trainer-guide.md.
 
 pub mod agent;
 pub mod assess;
+pub mod buyer;
 pub mod config;
 pub mod device;
+pub mod drill;
 pub mod estimate;
 pub mod files;
 pub mod order;
@@ -118,6 +122,32 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The machines an order can be placed on now (from the indexer).
+    Market {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A buyer's orders: place one, follow it, read its result and reports, renew, dispute. They
+    /// sign with the configured account, or //Charlie on a devnet when none is configured.
+    #[command(subcommand)]
+    Order(OrderCommand),
+    /// Set a devnet's market clock with its sudo key (the configured account, or //Alice):
+    /// hours in blocks, the grace to prove, the judging round and the dispute window.
+    DevnetTiming {
+        /// Blocks in an hour of rented time (1200 = an hour of 3-second blocks).
+        #[arg(long, default_value_t = 1200)]
+        blocks_per_hour: u32,
+        /// Blocks after a deadline to report and prove.
+        #[arg(long, default_value_t = 600)]
+        completion_grace: u32,
+        /// Fixed part of a judging round, in blocks.
+        #[arg(long, default_value_t = 100)]
+        verification_window: u32,
+        /// Blocks in which a verified proof may be disputed before the seller is paid.
+        #[arg(long, default_value_t = 40)]
+        dispute_window: u32,
+    },
     /// Where this machine's orders stand (all of them, or ORDER).
     Status {
         /// An order id (UUID).
@@ -126,6 +156,144 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrderCommand {
+    /// Rent a machine to train a task spec; the escrow (hours x price) is held until the
+    /// proof is judged.
+    Place {
+        /// The machine id (UUID), from `market`.
+        #[arg(long, value_name = "ID")]
+        machine: String,
+        /// Hours of the machine's time to rent (the deadline for the trained model).
+        #[arg(long)]
+        hours: u32,
+        /// The task spec (JSON, docs/proof-of-training.md "Task spec").
+        #[arg(long, value_name = "FILE")]
+        spec: PathBuf,
+        /// The most to pay per hour, in tokens. Default: the machine's price now, so that a
+        /// re-pricing before the order lands cannot raise it.
+        #[arg(long, value_name = "TOKENS")]
+        max_price_per_hour: Option<String>,
+        /// Then follow the order until it ends, as `order wait`.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Follow an open order's finalized events until it ends.
+    Wait {
+        /// The order id (UUID).
+        order: String,
+    },
+    /// The order's terms, result, verdict, verification reports and history (from the indexer).
+    Show {
+        /// The order id (UUID).
+        order: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Contest one segment of a verified proof before the dispute window ends: a validator
+    /// replays it. Forged: refund, slash and a reward; honest: the bond goes to the seller.
+    Dispute {
+        /// The order id (UUID).
+        order: String,
+        /// The segment to replay (from 0; `matrixai-pot verify --dispute N` checks one locally).
+        #[arg(long)]
+        segment: u32,
+    },
+    /// Extend an order still in training by some hours, paying them into escrow.
+    Renew {
+        /// The order id (UUID).
+        order: String,
+        /// Hours to add.
+        #[arg(long)]
+        hours: u32,
+    },
+}
+
+fn parse_order_id(text: &str) -> Result<matrixai_chain::OrderId, ClientError> {
+    matrixai_chain::ids::parse_uuid(text)
+        .ok_or_else(|| ClientError::Config(format!("{text:?} is not an order id (a UUID)")))
+}
+
+/// Runs a buyer's command to its end.
+async fn run_order(settings: &config::Settings, command: OrderCommand) -> Result<(), ClientError> {
+    let follow = |order_id| async move {
+        let outcome = buyer::wait(settings, order_id, |block, line| {
+            println!("#{block:<8} {line}")
+        })
+        .await?;
+        println!("order ended: {outcome:?}");
+        Ok::<_, ClientError>(())
+    };
+    match command {
+        OrderCommand::Place {
+            machine,
+            hours,
+            spec,
+            max_price_per_hour,
+            wait,
+        } => {
+            let request = buyer::OrderRequest {
+                machine_id: matrixai_chain::ids::parse_uuid(&machine).ok_or_else(|| {
+                    ClientError::Config(format!("{machine:?} is not a machine id (a UUID)"))
+                })?,
+                hours,
+                spec: estimate::read_spec(&spec)?,
+                max_price_per_hour: max_price_per_hour
+                    .map(|text| config::parse_tokens(&text))
+                    .transpose()
+                    .map_err(|e| ClientError::Config(format!("--max-price-per-hour: {e}")))?,
+            };
+            let placed = buyer::place(settings, &request, buyer::new_order_id()).await?;
+            let id = matrixai_chain::ids::uuid(&placed.order_id);
+            println!("order {id} placed in block #{}", placed.block_number);
+            println!(
+                "  {} in escrow ({hours} h at {} an hour), {} of the seller's deposit at stake",
+                tokens(placed.total),
+                tokens(placed.price_per_hour),
+                tokens(placed.collateral)
+            );
+            println!(
+                "  seller {}, deadline block #{}",
+                matrixai_chain::ids::account(&placed.seller),
+                placed.deadline
+            );
+            if wait {
+                follow(placed.order_id).await?;
+            } else {
+                println!("follow it: matrixai-client order wait {id}");
+            }
+        }
+        OrderCommand::Wait { order } => follow(parse_order_id(&order)?).await?,
+        OrderCommand::Show { order, json } => {
+            let shown = buyer::show(settings, parse_order_id(&order)?).await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&shown).expect("serializable")
+                );
+            } else {
+                buyer::print_order(&shown);
+            }
+        }
+        OrderCommand::Dispute { order, segment } => {
+            let bond = buyer::dispute(settings, parse_order_id(&order)?, segment).await?;
+            println!(
+                "segment {segment} of order {order} disputed, {} bond held; `order wait {order}` follows the judgement",
+                tokens(bond)
+            );
+        }
+        OrderCommand::Renew { order, hours } => {
+            let (paid, deadline) = buyer::renew(settings, parse_order_id(&order)?, hours).await?;
+            println!(
+                "order {order} renewed by {hours} h for {}; deadline block #{deadline}",
+                tokens(paid)
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Runs one command to its end.
@@ -201,12 +369,23 @@ pub async fn run(cli: Cli) -> Result<(), ClientError> {
                     "cannot serve the status on {address}: {e}; choose another --status-listen"
                 ))
             })?;
-            let status = status::router(settings.work_dir.clone());
-            tokio::spawn(async move { axum::serve(listener, status).await });
-            tracing::info!(%address, "serving the orders' status at /status");
+            let mut settings = settings;
+            let bound = listener
+                .local_addr()
+                .map_err(|e| ClientError::Config(format!("cannot read the status address: {e}")))?;
+            if settings.drill_url == format!("http://{address}") && address.port() == 0 {
+                // No public URL and an ephemeral port: drills come to the port bound.
+                settings.drill_url = format!("http://{bound}");
+            }
+            let started = drill::StartedAgent::default();
+            let routes =
+                status::router(settings.work_dir.clone()).merge(drill::router(started.clone()));
+            tokio::spawn(async move { axum::serve(listener, routes).await });
+            tracing::info!(address = %bound, "serving the orders' status at /status, drills at /drill");
             let agent = std::sync::Arc::new(
                 agent::Agent::start(settings, &assess::Budget::default()).await?,
             );
+            let _ = started.set(agent.clone());
             let (stop, stopped) = tokio::sync::watch::channel(false);
             tokio::spawn(async move {
                 let _ = tokio::signal::ctrl_c().await;
@@ -238,12 +417,42 @@ pub async fn run(cli: Cli) -> Result<(), ClientError> {
                 estimate::print(&quote);
             }
         }
+        Command::Market { json } => {
+            let page = buyer::market(&settings).await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&page).expect("serializable")
+                );
+            } else {
+                buyer::print_market(&page);
+            }
+        }
+        Command::Order(command) => run_order(&settings, command).await?,
+        Command::DevnetTiming {
+            blocks_per_hour,
+            completion_grace,
+            verification_window,
+            dispute_window,
+        } => {
+            let sudo = settings.sudo_account.keypair()?;
+            let client = ChainClient::connect(&settings.node).await?;
+            let timing = matrixai_chain::devnet::MarketTiming {
+                blocks_per_hour,
+                completion_grace,
+                verification_window,
+                dispute_window,
+            };
+            let finalized = timing.apply(&client, &sudo).await?;
+            println!(
+                "market clock set in block #{}: an hour is {blocks_per_hour} blocks, {completion_grace} blocks to prove, judging rounds of {verification_window} blocks and more, {dispute_window} blocks to dispute",
+                finalized.block_number
+            );
+        }
         Command::Status { order, json } => {
             let states = match order {
                 Some(text) => {
-                    let id = matrixai_chain::ids::parse_uuid(&text).ok_or_else(|| {
-                        ClientError::Config(format!("{text:?} is not an order id (a UUID)"))
-                    })?;
+                    let id = parse_order_id(&text)?;
                     let state =
                         order::OrderState::load(&settings.work_dir, &id)?.ok_or_else(|| {
                             ClientError::Refused(format!(

@@ -109,6 +109,13 @@ pub fn metadata(
             device.free_disk_gb
         )));
     }
+    let mut performance = performance;
+    let factor = settings.dishonest_performance_factor;
+    if factor != 1.0 {
+        tracing::warn!(factor, "registering an inflated training speed");
+        performance.train_samples_per_s *= factor;
+        performance.index *= factor;
+    }
     let metadata = MachineMetadata {
         v: VERSION,
         hardware: Hardware {
@@ -121,6 +128,7 @@ pub fn metadata(
         region: settings.region.clone(),
         client_version: env!("CARGO_PKG_VERSION").into(),
         performance,
+        drill_url: Some(settings.drill_url.clone()),
     };
     metadata.check()?;
     Ok(metadata)

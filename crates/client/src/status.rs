@@ -56,7 +56,7 @@ async fn one(State(work_dir): State<PathBuf>, Path(order): Path<String>) -> Resp
     }
 }
 
-fn failure(status: StatusCode, code: &str, message: String) -> Response {
+pub(crate) fn failure(status: StatusCode, code: &str, message: String) -> Response {
     (
         status,
         Json(serde_json::json!({ "error": message, "code": code })),

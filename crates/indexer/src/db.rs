@@ -52,14 +52,17 @@ impl Backend {
             Self::Sqlite => &[
                 (1, include_str!("../migrations/sqlite/0001_init.sql")),
                 (2, include_str!("../migrations/sqlite/0002_reports.sql")),
+                (3, include_str!("../migrations/sqlite/0003_drills.sql")),
             ],
             Self::Postgres => &[
                 (1, include_str!("../migrations/postgres/0001_init.sql")),
                 (2, include_str!("../migrations/postgres/0002_reports.sql")),
+                (3, include_str!("../migrations/postgres/0003_drills.sql")),
             ],
             Self::MySql => &[
                 (1, include_str!("../migrations/mysql/0001_init.sql")),
                 (2, include_str!("../migrations/mysql/0002_reports.sql")),
+                (3, include_str!("../migrations/mysql/0003_drills.sql")),
             ],
         }
     }
@@ -360,7 +363,7 @@ mod tests {
             .fetch_one(database.pool())
             .await
             .unwrap();
-        assert_eq!(applied, 2);
+        assert_eq!(applied, 3);
         drop(database);
         Database::open(&url).await.unwrap();
         assert!(matches!(

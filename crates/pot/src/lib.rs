@@ -16,6 +16,7 @@ pub mod bundle;
 pub mod chacha;
 pub mod commitment;
 pub mod dataset;
+pub mod drill;
 pub mod error;
 pub mod estimate;
 pub mod examples;

@@ -56,6 +56,11 @@ pub struct Options {
     /// is not read: URIs from the chain never open this machine's files.
     #[arg(long, env = "MATRIXAI_VALIDATOR_ALLOW_FILE_URIS")]
     pub allow_file_uris: bool,
+    /// Drill every listed machine that registered a drill URL once in this many hours, to
+    /// verify its claimed speed (docs/validator-guide.md, "Verified performance"); new and
+    /// re-measured machines at once. 0: never drill. Default: 24.
+    #[arg(long, env = "MATRIXAI_VALIDATOR_DRILL_INTERVAL_H")]
+    pub drill_interval_h: Option<u64>,
     /// Verify and publish reports, but never submit a verdict.
     #[arg(long, env = "MATRIXAI_VALIDATOR_DRY_RUN")]
     pub dry_run: bool,
@@ -86,6 +91,8 @@ pub struct Settings {
     pub dry_run: bool,
     pub allow_file_uris: bool,
     pub storage: StorageConfig,
+    /// `None`: never drill.
+    pub drill_interval: Option<Duration>,
 }
 
 impl Settings {
@@ -151,6 +158,10 @@ impl Settings {
                 .saturating_mul(1_000_000),
             dry_run: options.dry_run,
             allow_file_uris: options.allow_file_uris,
+            drill_interval: match options.drill_interval_h.unwrap_or(24) {
+                0 => None,
+                hours => Some(Duration::from_secs(hours.saturating_mul(3600))),
+            },
             storage: StorageConfig {
                 s3_endpoint: options.s3_endpoint.clone(),
                 s3_credentials: None,

@@ -1,10 +1,11 @@
 //! # matrixai-validator
 //!
 //! MatrixAI-Validator: a service run with a validator account (one that root added). It follows
-//! finalized blocks for the judging panels the chain draws it onto, and in its round judges the
+//! the chain for the judging panels the chain draws it onto, and in its round judges the
 //! order's Proof of Training (or the one segment a dispute names): it fetches what the judgement
 //! needs from the bundle, replays it with `matrixai-pot`'s verifier in a bounded child process,
-//! publishes the report and submits `verify_pot`.
+//! submits `verify_pot` and publishes the report. It also drills listed machines to verify the
+//! speed they claim.
 //!
 //! - [`config`]: flags and environment; the account's secret.
 //! - [`fetch`]: the bundle's files a judgement reads, each bounded and checked before use.

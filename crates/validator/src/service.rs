@@ -1,13 +1,14 @@
-//! The service's loop: follow finalized blocks for the panels this account sits on, and judge
-//! each order in this account's round, one at a time (a replay takes the machine's threads).
+//! The service's loop: follow the best and finalized blocks for the panels this account sits
+//! on, and judge each order in this account's round, one at a time (a replay takes the
+//! machine's threads); drill listed machines (see [`drill`]).
 //!
 //! For a seat on a panel (see docs/chain.md, "Validator assignment"):
 //!
 //! 1. before its round, wait for it (an earlier member may judge first);
 //! 2. in its round, fetch what the judgement reads and replay it in the bounded verifier process;
 //!    the verdict and the report are kept before anything is sent;
-//! 3. publish the signed report to the indexer, then submit `verify_pot` with its nonce
-//!    recorded, so that after a crash the call is settled, never repeated;
+//! 3. submit `verify_pot` with its nonce recorded, so that after a crash the call is settled,
+//!    never repeated; once it is final, publish the signed report to the indexer;
 //! 4. when the bundle's storage cannot be reached, retry until its round ends; the last member of
 //!    the panel then fails the proof (the trainer chose the storage; see docs/validator-guide.md)
 //!    while an earlier one leaves it to the next.
@@ -25,7 +26,8 @@ use matrixai_chain::verification_report::{
     self, JudgedTask, ReportVerdict, SignedReport, VerificationReport,
 };
 use matrixai_chain::{
-    AccountId, ChainClient, ChainError, Order, OrderId, OrderStatus, Verdict, ids, runtime,
+    AccountId, ChainClient, ChainError, MachineId, Order, OrderId, OrderStatus, Verdict, ids,
+    runtime,
 };
 use matrixai_pot::{Commitment, Sha256Hex, TaskSpec};
 use std::collections::HashSet;
@@ -33,6 +35,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
+mod drill;
+
+/// Longest wait for a proof's challenge block to be final (a panel is seen on the best chain
+/// a block after it, about two before it is final).
+const CHALLENGE_FINALITY: Duration = Duration::from_secs(60);
 /// Pause before an order whose judgement hit an error is taken up again.
 const RETRY_AFTER: Duration = Duration::from_secs(10);
 /// Pause between two attempts to reach a bundle's storage.
@@ -120,17 +127,27 @@ pub struct Validator {
     /// Orders whose verdict is sent and awaits finality in a task of its own, which alone
     /// writes their judgement meanwhile.
     in_flight: Arc<Mutex<HashSet<OrderId>>>,
+    /// Held by a replay or a drill: one computation at a time.
+    compute: tokio::sync::Mutex<()>,
 }
 
-/// The worker's queue: an order is in it at most once.
-#[derive(Clone)]
-struct Queue {
-    sender: mpsc::UnboundedSender<OrderId>,
-    queued: Arc<Mutex<HashSet<OrderId>>>,
+/// A worker's queue (orders to judge, machines to drill): an id is in it at most once.
+struct Queue<Id> {
+    sender: mpsc::UnboundedSender<Id>,
+    queued: Arc<Mutex<HashSet<Id>>>,
 }
 
-impl Queue {
-    fn new() -> (Self, mpsc::UnboundedReceiver<OrderId>) {
+impl<Id> Clone for Queue<Id> {
+    fn clone(&self) -> Self {
+        Self {
+            sender: self.sender.clone(),
+            queued: self.queued.clone(),
+        }
+    }
+}
+
+impl<Id: Copy + Eq + std::hash::Hash> Queue<Id> {
+    fn new() -> (Self, mpsc::UnboundedReceiver<Id>) {
         let (sender, receiver) = mpsc::unbounded_channel();
         let queue = Self {
             sender,
@@ -139,15 +156,15 @@ impl Queue {
         (queue, receiver)
     }
 
-    fn push(&self, order_id: OrderId) {
-        if lock(&self.queued).insert(order_id) {
-            let _ = self.sender.send(order_id);
+    fn push(&self, id: Id) {
+        if lock(&self.queued).insert(id) {
+            let _ = self.sender.send(id);
         }
     }
 
-    /// The worker took `order_id` off the queue.
-    fn taken(&self, order_id: &OrderId) {
-        lock(&self.queued).remove(order_id);
+    /// The worker took `id` off the queue.
+    fn taken(&self, id: &Id) {
+        lock(&self.queued).remove(id);
     }
 }
 
@@ -200,6 +217,7 @@ impl Validator {
             me,
             http: matrixai_chain::storage::http_client(),
             in_flight: Arc::default(),
+            compute: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -248,24 +266,120 @@ impl Validator {
                 }
             }))
         };
+        let (drills, _driller, _redrill) = self.clone().drill_workers();
+        // Reports a past session kept but could not publish (the indexer was down).
+        let _republish = {
+            let this = self.clone();
+            AbortOnDrop(tokio::spawn(async move {
+                let judgements = match Judgement::load_all(&this.settings.work_dir) {
+                    Ok(judgements) => judgements,
+                    Err(error) => {
+                        tracing::warn!(%error, "reading the judgements to republish");
+                        return;
+                    }
+                };
+                for mut judgement in judgements {
+                    let done = matches!(judgement.stage, Stage::Submitted | Stage::Abstained);
+                    if done && judgement.decision.is_some() && !judgement.published {
+                        if let Err(error) = this.publish(&mut judgement).await {
+                            tracing::warn!(order = %judgement.order_id, %error, "report not republished");
+                        }
+                    }
+                }
+            }))
+        };
+        // Panels seen on the best chain, about two blocks before they are final: a verdict
+        // then lands two blocks sooner (its challenge seed is still read from a final block).
+        let _best_panels = {
+            let (this, queue) = (self.clone(), queue.clone());
+            let best = client.best_market_events().await?;
+            AbortOnDrop(tokio::spawn(async move {
+                let mut best = std::pin::pin!(best);
+                while let Some(event) = best.next().await {
+                    match event {
+                        Ok(event) => {
+                            if let Event::PanelDrawn {
+                                order_id, panel, ..
+                            } = event.event
+                                && panel.0.contains(&this.me)
+                            {
+                                queue.push(order_id);
+                            }
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, "following the best chain; finalized panels only");
+                            break;
+                        }
+                    }
+                }
+            }))
+        };
         for (order_id, order) in client.finalized_state().await?.open_orders().await? {
             if Seat::of(&order, &self.me).is_some() {
                 queue.push(order_id);
             }
         }
         while let Some(event) = events.next().await {
-            if let Event::PanelDrawn {
-                order_id, panel, ..
-            } = event?.event
-                && panel.0.contains(&self.me)
-            {
-                queue.push(order_id);
+            match event?.event {
+                Event::PanelDrawn {
+                    order_id, panel, ..
+                } if panel.0.contains(&self.me) => queue.push(order_id),
+                Event::MachineAdded { machine_id, .. } | Event::OfferMade { machine_id, .. } => {
+                    drills.push(machine_id)
+                }
+                _ => {}
             }
         }
         Ok(())
     }
 
-    fn schedule(&self, order_id: OrderId, next: Next, queue: &Queue) {
+    /// The session's drill worker, and the task that queues every listed machine now and then
+    /// again at least hourly (each is drilled when due: see [`drill`]).
+    fn drill_workers(self: Arc<Self>) -> (Queue<MachineId>, AbortOnDrop, AbortOnDrop) {
+        let (drills, mut taken) = Queue::new();
+        let worker = {
+            let (this, drills) = (self.clone(), drills.clone());
+            AbortOnDrop(tokio::spawn(async move {
+                let mut unreachable = std::collections::HashMap::new();
+                while let Some(machine_id) = taken.recv().await {
+                    drills.taken(&machine_id);
+                    let attempts = unreachable.remove(&machine_id).unwrap_or(0);
+                    let (pause, attempts) = match this.drill(machine_id, attempts).await {
+                        Ok(drill::DrillNext::Done) => continue,
+                        Ok(drill::DrillNext::After(pause, attempts)) => (pause, attempts),
+                        Err(error) => {
+                            tracing::error!(machine = %ids::uuid(&machine_id), %error, retry_in = ?RETRY_AFTER, "drill not finished");
+                            (RETRY_AFTER, attempts)
+                        }
+                    };
+                    unreachable.insert(machine_id, attempts);
+                    let drills = drills.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(pause).await;
+                        drills.push(machine_id);
+                    });
+                }
+            }))
+        };
+        let redrill = {
+            let drills = drills.clone();
+            AbortOnDrop(tokio::spawn(async move {
+                let Some(interval) = self.settings.drill_interval else {
+                    return;
+                };
+                loop {
+                    match self.machines_to_drill().await {
+                        Ok(machines) => machines.into_iter().for_each(|id| drills.push(id)),
+                        Err(error) => tracing::warn!(%error, "listing machines to drill"),
+                    }
+                    tokio::time::sleep(interval.min(Duration::from_secs(3600))).await;
+                }
+            }))
+        };
+        (drills, worker, redrill)
+    }
+
+    fn schedule(&self, order_id: OrderId, next: Next, queue: &Queue<OrderId>) {
         let queue = queue.clone();
         match next {
             Next::Done => {}
@@ -291,13 +405,20 @@ impl Validator {
     }
 
     /// Takes one judgement as far as it can go now.
-    async fn process(&self, order_id: OrderId, queue: &Queue) -> Result<Next, ValidatorError> {
+    async fn process(
+        self: &Arc<Self>,
+        order_id: OrderId,
+        queue: &Queue<OrderId>,
+    ) -> Result<Next, ValidatorError> {
         if lock(&self.in_flight).contains(&order_id) {
             return Ok(Next::After(RETRY_AFTER));
         }
         let work_dir = self.settings.work_dir.clone();
         let client = self.client();
-        let state = client.finalized_state().await?;
+        // The best chain: a panel is judged as soon as it is drawn. Should that block be
+        // dropped by a fork (never on a one-authority chain), the verdict fails on chain and
+        // this seat abstains, leaving the panel to its next member.
+        let state = client.best_state().await?;
         let Some(order) = state.order(order_id).await? else {
             return Ok(Next::Done);
         };
@@ -386,13 +507,15 @@ impl Validator {
                 }
             }
         }
-        if !judgement.published {
-            self.publish(&mut judgement).await?;
-        }
         if self.settings.dry_run {
+            if !judgement.published {
+                self.publish(&mut judgement).await?;
+            }
             tracing::info!(order = %judgement.order_id, decision = ?judgement.decision, "dry run: verdict not submitted");
             return Ok(Next::Done);
         }
+        // The verdict first, then the report: the report names a panel the indexer knows only
+        // once final, and the verdict should not wait for that.
         self.submit(order_id, judgement, queue.clone()).await?;
         Ok(Next::Done)
     }
@@ -431,8 +554,11 @@ impl Validator {
         };
         let (challenge, segments) = match seat.task {
             JudgedTask::Proof { challenge_block } => {
-                let Some(hash) = self
-                    .client()
+                let client = self.client();
+                client
+                    .wait_for_finalized_block(u64::from(challenge_block), CHALLENGE_FINALITY)
+                    .await?;
+                let Some(hash) = client
                     .finalized_block_hash(u64::from(challenge_block))
                     .await?
                 else {
@@ -554,6 +680,7 @@ impl Validator {
             },
             threads: self.settings.threads,
         };
+        let _compute = self.compute.lock().await;
         let replay_started = Instant::now();
         let replayed = crate::replay::replay(
             &args,
@@ -692,10 +819,10 @@ impl Validator {
     /// finalization to a task of its own, so that the next judgement's verdict does not wait
     /// for this one's blocks.
     async fn submit(
-        &self,
+        self: &Arc<Self>,
         order_id: OrderId,
         mut judgement: Judgement,
-        queue: Queue,
+        queue: Queue<OrderId>,
     ) -> Result<(), ValidatorError> {
         let verdict = match judgement.decision {
             Some(ReportVerdict::Pass) => Verdict::Pass,
@@ -720,18 +847,28 @@ impl Validator {
             .await
         {
             Ok(in_flight) => in_flight,
-            Err(error) => return settle(&work_dir, &mut judgement, Err(error)),
+            Err(error) => {
+                settle(&work_dir, &mut judgement, Err(error))?;
+                return self.publish(&mut judgement).await;
+            }
         };
         lock(&self.in_flight).insert(order_id);
-        let in_flight_orders = self.in_flight.clone();
+        let this = self.clone();
         tokio::spawn(async move {
             let outcome = in_flight.finalized().await;
             let settled = settle(&work_dir, &mut judgement, outcome);
-            lock(&in_flight_orders).remove(&order_id);
-            if let Err(error) = settled {
-                tracing::error!(order = %judgement.order_id, %error, retry_in = ?RETRY_AFTER, "verdict not settled");
-                tokio::time::sleep(RETRY_AFTER).await;
-                queue.push(order_id);
+            lock(&this.in_flight).remove(&order_id);
+            match settled {
+                Ok(()) => {
+                    if let Err(error) = this.publish(&mut judgement).await {
+                        tracing::warn!(order = %judgement.order_id, %error, "report not published");
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(order = %judgement.order_id, %error, retry_in = ?RETRY_AFTER, "verdict not settled");
+                    tokio::time::sleep(RETRY_AFTER).await;
+                    queue.push(order_id);
+                }
             }
         });
         Ok(())

@@ -11,15 +11,13 @@ use matrixai_chain::keys::{self, Keypair, dev};
 use matrixai_chain::machine_metadata;
 use matrixai_chain::order_result::{Delivery, OrderResult};
 use matrixai_chain::runtime::hashrate_market::Event;
-use matrixai_chain::testing::{MarketTiming, TestNode};
+use matrixai_chain::testing::{MarketTiming, ServiceProcess, TestNode};
 use matrixai_chain::{Balance, ChainClient, MachineId, OrderId, UNIT, Verdict, ids, runtime};
 use matrixai_pot::{Commitment, Exec, PreparedData, TaskSpec, attacks, examples};
 use serde_json::Value;
 use std::collections::HashMap;
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::Duration;
 
 /// Rounds long enough for a fetch, a replay and a finalized call on 3-second blocks; a
@@ -33,72 +31,31 @@ fn timing() -> MarketTiming {
     }
 }
 
-/// The validator binary, its stderr followed line by line.
-struct ValidatorProcess {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl ValidatorProcess {
-    fn start(
-        node: &TestNode,
-        indexer: &str,
-        account: &str,
-        work_dir: &Path,
-        segments: u32,
-    ) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_matrixai-validator"))
-            .args(["run", "--node", node.rpc_url(), "--indexer", indexer])
-            .arg("--work-dir")
-            .arg(work_dir)
-            .args(["--segments", &segments.to_string(), "--threads", "2"])
-            // The test's bundles are files on this machine.
-            .arg("--allow-file-uris")
-            .env("MATRIXAI_VALIDATOR_ACCOUNT_URI", account)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the validator binary starts");
-        let stderr = child.stderr.take().expect("piped");
-        let (sender, lines) = mpsc::channel();
-        let name = account.trim_start_matches("//").to_string();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                eprintln!("[validator {name}] {line}");
-                let _ = sender.send(line);
-            }
-        });
-        let process = Self { child, lines };
-        process.wait_for_line("validator started");
-        process
-    }
-
-    /// Waits (bounded) for a log line containing `text`.
-    fn wait_for_line(&self, text: &str) {
-        let deadline = std::time::Instant::now() + Duration::from_secs(120);
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) if line.contains(text) => return,
-                Ok(_) => {}
-                Err(_) => panic!("the validator never logged {text:?}"),
-            }
-        }
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for ValidatorProcess {
-    fn drop(&mut self) {
-        self.kill();
-    }
+/// The validator binary as an operator runs it, once it has started.
+async fn start_validator(
+    node: &TestNode,
+    indexer: &str,
+    account: &str,
+    work_dir: &Path,
+    segments: u32,
+) -> ServiceProcess {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_matrixai-validator"));
+    command
+        .args(["run", "--node", node.rpc_url(), "--indexer", indexer])
+        .arg("--work-dir")
+        .arg(work_dir)
+        .args(["--segments", &segments.to_string(), "--threads", "2"])
+        // The test's bundles are files on this machine.
+        .arg("--allow-file-uris")
+        .env("MATRIXAI_VALIDATOR_ACCOUNT_URI", account)
+        .env("RUST_LOG", "info");
+    let name = format!("validator {}", account.trim_start_matches("//"));
+    let mut process = ServiceProcess::spawn(&name, command).unwrap();
+    process
+        .wait_for_line("validator started", Duration::from_secs(120))
+        .await
+        .unwrap();
+    process
 }
 
 async fn start_indexer(node: &TestNode, dir: &Path) -> matrixai_indexer::Indexer {
@@ -258,7 +215,7 @@ async fn judges_honest_forged_missing_and_unreachable_bundles() {
     let dir = tempfile::tempdir().unwrap();
     let indexer = start_indexer(&node, dir.path()).await;
     let api = format!("http://{}", indexer.address);
-    let mut validator = ValidatorProcess::start(&node, &api, "//Dave", &dir.path().join("dave"), 4);
+    let mut validator = start_validator(&node, &api, "//Dave", &dir.path().join("dave"), 4).await;
 
     let (spec, data) = iris();
     let exec = Exec::single_thread();
@@ -441,8 +398,8 @@ async fn a_dispute_is_judged_by_another_validator_on_exactly_its_segment() {
     let indexer = start_indexer(&node, dir.path()).await;
     let api = format!("http://{}", indexer.address);
     // One segment per proof: the last, which the splice below leaves honest.
-    let _dave = ValidatorProcess::start(&node, &api, "//Dave", &dir.path().join("dave"), 1);
-    let _ferdie = ValidatorProcess::start(&node, &api, "//Ferdie", &dir.path().join("ferdie"), 1);
+    let _dave = start_validator(&node, &api, "//Dave", &dir.path().join("dave"), 1).await;
+    let _ferdie = start_validator(&node, &api, "//Ferdie", &dir.path().join("ferdie"), 1).await;
 
     let (spec, data) = iris();
     let segments = spec.validate().unwrap().segment_count();
@@ -551,7 +508,7 @@ async fn a_validator_killed_while_verifying_judges_once_after_restart() {
     timing().apply(&client, &dev::alice()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let work_dir = dir.path().join("dave");
-    let mut validator = ValidatorProcess::start(&node, "none", "//Dave", &work_dir, 8);
+    let mut validator = start_validator(&node, "none", "//Dave", &work_dir, 8).await;
 
     let spec = TaskSpec::from_json(examples::DIGITS_CNN.as_bytes()).unwrap();
     let data = PreparedData::for_spec(&spec, None).unwrap();
@@ -567,6 +524,15 @@ async fn a_validator_killed_while_verifying_judges_once_after_restart() {
     let (machine, order) = ([1; 16], [101; 16]);
     let mut events = std::pin::pin!(client.market_events().await.unwrap());
     rent(&client, &dev::bob(), machine, order, &spec).await;
+    // The replay's inputs appear just before the verifier process starts: kill then. Watched
+    // from before the proof is sent, since the validator acts on the best chain, possibly
+    // before the proof's own block is final.
+    let inputs = work_dir.join("inputs");
+    let verifying = tokio::spawn(tokio::time::timeout(Duration::from_secs(120), async move {
+        while !std::fs::read_dir(&inputs).is_ok_and(|mut entries| entries.next().is_some()) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }));
     deliver(
         &client,
         &dev::bob(),
@@ -574,18 +540,12 @@ async fn a_validator_killed_while_verifying_judges_once_after_restart() {
         &Commitment::new(&summary, &file_uri(&bundle)).unwrap(),
     )
     .await;
-
-    // The replay's inputs appear just before the verifier process starts: kill then.
-    let inputs = work_dir.join("inputs");
-    tokio::time::timeout(Duration::from_secs(120), async {
-        while !std::fs::read_dir(&inputs).is_ok_and(|mut entries| entries.next().is_some()) {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .expect("the validator starts verifying");
+    verifying
+        .await
+        .unwrap()
+        .expect("the validator starts verifying");
     validator.kill();
-    let _restarted = ValidatorProcess::start(&node, "none", "//Dave", &work_dir, 8);
+    let _restarted = start_validator(&node, "none", "//Dave", &work_dir, 8).await;
 
     let mut verdicts = Vec::new();
     follow(&mut events, |event| match event {

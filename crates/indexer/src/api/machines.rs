@@ -37,9 +37,12 @@ pub struct MachineView {
     pub region: Option<String>,
     /// The performance index the owner's agent measured.
     pub performance_index: Option<f64>,
-    /// Whether a validator confirmed the index (validators' device challenges are not yet on
-    /// chain: always false for now).
+    /// The latest validator's drill ran at the claimed speed or near it
+    /// (`matrixai_chain::drill::VERIFIED_SHARE`); docs/validator-guide.md, "Verified performance".
     pub performance_verified: bool,
+    /// The latest drill of the machine by a validator, `null` before any: `verdict` is
+    /// `verified`, `contradicted` (slower than claimed), `wrong_answer` or `unreachable`.
+    pub drill: Option<super::drills::DrillSummary>,
     pub performance_per_price: Option<f64>,
     /// 0 to 1 from the machine's finished orders (docs/indexer.md); `null` for a new machine.
     pub reliability: Option<f64>,
@@ -80,6 +83,7 @@ impl From<MachineRow> for MachineView {
             region: row.region,
             performance_index: row.performance_index,
             performance_verified: false,
+            drill: None,
             performance_per_price,
             reliability,
             new: row.orders_succeeded + row.orders_failed == 0,
@@ -598,6 +602,7 @@ async fn page(
     for row in db.fetch_all(&select).await? {
         items.push(MachineView::from(MachineRow::from_row(&row)?));
     }
+    attach_drills(db, &mut items).await?;
     Ok(ApiJson(MachinePage {
         total: std::cmp::min(total, COUNT_CAP as i64),
         total_exact: total <= COUNT_CAP as i64,
@@ -644,9 +649,29 @@ pub async fn detail(
     for row in db.fetch_all(&orders_select).await? {
         orders.push(OrderView::from(OrderRow::from_row(&row)?));
     }
+    let mut machine = [MachineView::from(machine)];
+    attach_drills(db, &mut machine).await?;
+    let [machine] = machine;
     Ok(ApiJson(MachineDetail {
-        machine: machine.into(),
+        machine,
         history,
         orders,
     }))
+}
+
+/// Each machine's latest drill, and whether it verified the machine's speed.
+async fn attach_drills(
+    db: &crate::db::Database,
+    machines: &mut [MachineView],
+) -> Result<(), ApiError> {
+    let ids: Vec<&str> = machines.iter().map(|m| m.machine_id.as_str()).collect();
+    let mut latest = super::drills::latest(db, &ids).await?;
+    for machine in machines {
+        machine.drill = latest.remove(&machine.machine_id);
+        machine.performance_verified = machine
+            .drill
+            .as_ref()
+            .is_some_and(|drill| drill.verdict == "verified");
+    }
+    Ok(())
 }

@@ -1,6 +1,7 @@
 //! The marketplace HTTP API (axum): small handlers over [`AppState`], one error type
 //! ([`ApiError`]), the OpenAPI document at `/api-docs/openapi.json` and Swagger UI at `/docs`.
 
+mod drills;
 mod error;
 mod logs;
 mod machines;
@@ -85,7 +86,7 @@ fn prometheus() -> PrometheusHandle {
 #[openapi(
     info(
         title = "MatrixAI-Indexing API",
-        description = "The MatrixAI marketplace as indexed from finalized blocks: machines, orders with their chain history, training logs, validators' verification reports, statistics."
+        description = "The MatrixAI marketplace as indexed from finalized blocks: machines, orders with their chain history, training logs, validators' verification and drill reports, statistics."
     ),
     paths(
         machines::filter,
@@ -100,6 +101,8 @@ fn prometheus() -> PrometheusHandle {
         logs::stream,
         reports::add,
         reports::list,
+        drills::add,
+        drills::list,
         status::stats,
         status::health,
     ),
@@ -122,6 +125,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/log/stream/{id}", get(logs::stream))
         .route("/api/report", post(reports::add))
         .route("/api/order/{id}/reports", get(reports::list))
+        .route("/api/drill", post(drills::add))
+        .route("/api/machine/{id}/drills", get(drills::list))
         .route("/api/stats", get(status::stats))
         .route("/health", get(status::health))
         .route("/metrics", get(status::metrics))

@@ -113,7 +113,12 @@ impl TestIndexer {
             kind: database.kind,
             base: format!("http://{}", indexer.address),
             indexer,
-            http: reqwest::Client::new(),
+            // A fresh connection per request: the bad-input checks send bodies the server
+            // refuses mid-upload, after which a pooled connection is broken.
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(0)
+                .build()
+                .expect("an HTTP client"),
         }
     }
 
