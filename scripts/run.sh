@@ -173,7 +173,7 @@ done
 echo "  agent status   http://$AGENT_STATUS/status"
 echo "  logs           $RUN_DIR/logs/"
 echo
-echo "  dev accounts   Alice (sudo), Bob$([[ $mode == multi-node ]] && echo " and Eve") (trainers on this machine), Dave (the validator),"
+echo "  dev accounts   Alice (sudo), Bob$([[ $mode == multi-node ]] && echo " and Eve") (trainer agents on this machine), Dave (the validator),"
 echo "                 Charlie and Ferdie (buyers); secret URIs //Alice … //Ferdie"
 echo
 echo "  Place an order from a second terminal (it signs as //Charlie; docs/tutorial.md):"

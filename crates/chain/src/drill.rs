@@ -3,7 +3,7 @@
 //!
 //! 1. The validator sends the machine's agent a [`DrillChallenge`] (`POST {drill_url}/drill`,
 //!    the URL the machine registered), signed with its validator key: a fresh random seed and
-//!    the speed the machine claims, which sets the drill's length (`matrixai_pot::drill`).
+//!    the drill's length, sized from the machine's registered figures (`matrixai_pot::drill`).
 //! 2. The agent checks that a validator of the chain signed it for its own machine, trains the
 //!    drill and answers with the transcript root, signed with the machine owner's key
 //!    ([`DrillAnswer`]).
@@ -27,9 +27,10 @@ use subxt_signer::sr25519;
 pub const VERSION: u32 = 1;
 /// The largest challenge, answer or report accepted, in bytes of JSON.
 pub const MAX_DOCUMENT_BYTES: usize = 16 * 1024;
-/// A machine whose drill runs at least this share of its claimed speed is verified; below, its
-/// claim is contradicted. Generous, because the timing includes the network and the machine may
-/// be busy with other work than ours; a claim twice the truth still fails.
+/// A machine whose drill runs at least this share of the speed its registered figures predict
+/// is verified; below, its claim is contradicted. Generous, because the timing includes the
+/// network and the estimate's own error (docs/estimation.md); a claim twice the truth still
+/// fails.
 pub const VERIFIED_SHARE: f64 = 0.6;
 
 const CHALLENGE_DOMAIN: &[u8] = b"matrixai-drill-challenge-v1";
@@ -47,17 +48,18 @@ pub struct DrillChallenge {
     pub validator: String,
     /// 32 random bytes, hex.
     pub seed: String,
-    /// The machine's registered `performance.train_samples_per_s`, which sets the drill's length.
-    pub claimed_samples_per_s: f64,
+    /// The drill's length (`matrixai_pot::drill::spec`), which the validator sized from the
+    /// machine's registered figures.
+    pub epochs: u32,
 }
 
 /// How a drill came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DrillVerdict {
-    /// The right answer, at [`VERIFIED_SHARE`] of the claimed speed or faster.
+    /// The right answer, at [`VERIFIED_SHARE`] of the predicted speed or faster.
     Verified,
-    /// The right answer, but slower than [`VERIFIED_SHARE`] of the claim.
+    /// The right answer, but slower than [`VERIFIED_SHARE`] of the predicted speed.
     Contradicted,
     /// An answer that is not the drill's transcript root, or not signed by the machine's owner.
     WrongAnswer,
@@ -66,9 +68,10 @@ pub enum DrillVerdict {
 }
 
 impl DrillVerdict {
-    /// The verdict for a correct answer of `samples` in `elapsed_s` against the claim.
-    pub fn for_speed(measured_samples_per_s: f64, claimed_samples_per_s: f64) -> Self {
-        if measured_samples_per_s >= claimed_samples_per_s * VERIFIED_SHARE {
+    /// The verdict for a correct answer after `elapsed_s`, against the `predicted_s` the
+    /// machine's figures predict.
+    pub fn for_time(elapsed_s: f64, predicted_s: f64) -> Self {
+        if elapsed_s * VERIFIED_SHARE <= predicted_s {
             Self::Verified
         } else {
             Self::Contradicted
@@ -92,7 +95,11 @@ pub struct DrillReport {
     pub epochs: u32,
     /// Training samples the drill goes through.
     pub samples: u64,
+    /// The machine's registered `performance.train_samples_per_s`.
     pub claimed_samples_per_s: f64,
+    /// Seconds the machine's registered figures predict for the drill (the estimate buyers are
+    /// quoted for the same spec).
+    pub predicted_s: f64,
     /// From sending the challenge to receiving the answer, as the validator measured it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub elapsed_s: Option<f64>,
@@ -275,7 +282,7 @@ mod tests {
             machine_id: crate::ids::uuid(&[1; 16]),
             validator: account_id(&dev::dave()).to_string(),
             seed: hex::encode([9; 32]),
-            claimed_samples_per_s: 25_000.0,
+            epochs: 42,
         }
     }
 
@@ -293,7 +300,7 @@ mod tests {
             Err(DrillError::BadSignature(_))
         ));
         let mut altered = signed.clone();
-        altered.document = altered.document.replace("25000", "1");
+        altered.document = altered.document.replace("42", "1");
         assert!(DrillChallenge::verify(&altered).is_err());
     }
 
@@ -330,6 +337,7 @@ mod tests {
             epochs: 3,
             samples: 4_311,
             claimed_samples_per_s: 1_000.0,
+            predicted_s: 3.0,
             elapsed_s: Some(4.0),
             measured_samples_per_s: Some(1_077.75),
             verdict: DrillVerdict::Verified,
@@ -338,12 +346,9 @@ mod tests {
         };
         let (parsed, _) = DrillReport::verify(&report.sign(&dev::dave())).unwrap();
         assert_eq!(parsed, report);
+        assert_eq!(DrillVerdict::for_time(5.0, 3.0), DrillVerdict::Verified);
         assert_eq!(
-            DrillVerdict::for_speed(600.0, 1_000.0),
-            DrillVerdict::Verified
-        );
-        assert_eq!(
-            DrillVerdict::for_speed(599.0, 1_000.0),
+            DrillVerdict::for_time(5.01, 3.0),
             DrillVerdict::Contradicted
         );
         assert!(

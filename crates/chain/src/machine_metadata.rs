@@ -276,6 +276,19 @@ fn bounded(name: &'static str, value: &str) -> Result<(), MetadataError> {
     Ok(())
 }
 
+impl Performance {
+    /// What the estimate formulas (`matrixai_pot::estimate`) need from these figures: the one
+    /// conversion the agent, the indexer and the validator's drills share.
+    pub fn machine_speed(&self) -> matrixai_pot::estimate::MachineSpeed {
+        matrixai_pot::estimate::MachineSpeed::from_measurements(
+            [self.train_samples_per_s, self.conv_train_samples_per_s],
+            [self.step_overhead_us, self.layer_overhead_us],
+            [self.small_checkpoint_ms, self.checkpoint_ms],
+            self.disk_write_mbps,
+        )
+    }
+}
+
 /// A complete, valid example: a machine in `region` with one GPU and the given performance
 /// index, for tests and documentation.
 pub fn example(region: &str, index: f64) -> MachineMetadata {

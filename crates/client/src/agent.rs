@@ -107,7 +107,7 @@ impl Agent {
         let storage = Storage::new(settings.backends.clone());
         Ok(Self {
             device: Device::detect(&settings.work_dir)?,
-            speed: crate::estimate::machine_speed(&performance),
+            speed: performance.machine_speed(),
             settings,
             client,
             owner,
@@ -148,7 +148,14 @@ impl Agent {
         if !validators.contains(&validator) {
             return Err(DrillRefusal::NotAValidator(validator.to_string()));
         }
-        let spec = matrixai_pot::drill::spec(seed, challenge.claimed_samples_per_s);
+        if !(1..=matrixai_pot::drill::MAX_EPOCHS).contains(&challenge.epochs) {
+            return Err(DrillRefusal::Invalid(format!(
+                "a drill trains 1 to {} epochs, not {}",
+                matrixai_pot::drill::MAX_EPOCHS,
+                challenge.epochs
+            )));
+        }
+        let spec = matrixai_pot::drill::spec(seed, challenge.epochs);
         let threads = self.settings.threads;
         tracing::info!(validator = %validator, epochs = spec.epochs, "drill");
         let answer = tokio::task::spawn_blocking(move || {

@@ -401,8 +401,8 @@ pub fn print_market(page: &Value) {
         return;
     }
     println!(
-        "{:<36}  {:>12}  {:>6}  {:>9}  {:>9}  hardware",
-        "machine", "price/hour", "max h", "index", "verified"
+        "{:<36}  {:>12}  {:>6}  {:>9}  {:>12}  hardware",
+        "machine", "price/hour", "max h", "index", "speed drill"
     );
     for machine in items {
         let price = machine["price_per_hour"]
@@ -414,13 +414,18 @@ pub fn print_market(page: &Value) {
             Some(model) => format!("{} x {model}", machine["gpu_count"]),
             None => "no GPU".into(),
         };
+        // serde_json's values ignore widths: each column is text first.
+        let verified = match machine["drill"]["verdict"].as_str() {
+            Some(verdict) => verdict.to_string(),
+            None => "not yet".into(),
+        };
         println!(
-            "{:<36}  {:>12}  {:>6}  {:>9}  {:>9}  {}, {} cores, {} MB RAM, {}",
+            "{:<36}  {:>12}  {:>6}  {:>9}  {:>12}  {}, {} cores, {} MB RAM, {}",
             machine["machine_id"].as_str().unwrap_or("?"),
             price,
-            machine["max_duration_hours"],
-            machine["performance_index"],
-            machine["performance_verified"],
+            machine["max_duration_hours"].to_string(),
+            machine["performance_index"].to_string(),
+            verified,
             machine["cpu_model"].as_str().unwrap_or("?"),
             machine["cpu_cores"],
             machine["ram_mb"],

@@ -97,9 +97,9 @@ pub struct Options {
         global = true
     )]
     pub dishonest_forge_segments: Vec<usize>,
-    /// A boasting trainer, to test validators' drills: register training throughput (and the
-    /// performance index) this many times what was measured. A drill then finds the machine
-    /// slower than it claims.
+    /// A boasting trainer, to test validators' drills: register a machine this many times
+    /// faster at training than measured (throughputs and index multiplied, fixed costs
+    /// divided). A drill then finds the machine slower than it claims.
     #[arg(
         long,
         env = "MATRIXAI_DISHONEST_PERFORMANCE_FACTOR",

@@ -9,7 +9,7 @@ use crate::{ClientError, assess};
 use matrixai_chain::machine_metadata::{MachineMetadata, Performance};
 use matrixai_chain::{Balance, ChainClient, ids};
 use matrixai_pot::TaskSpec;
-use matrixai_pot::estimate::{Estimate, MachineSpeed, estimate};
+use matrixai_pot::estimate::{Estimate, estimate};
 use matrixai_pot::spec::limits::MAX_SPEC_BYTES;
 use serde::Serialize;
 use std::path::Path;
@@ -40,19 +40,6 @@ fn balance_as_string<S: serde::Serializer>(
         Some(value) => serializer.serialize_str(&value.to_string()),
         None => serializer.serialize_none(),
     }
-}
-
-/// What the estimate formulas need from a machine's measured figures.
-pub fn machine_speed(performance: &Performance) -> MachineSpeed {
-    MachineSpeed::from_measurements(
-        [
-            performance.train_samples_per_s,
-            performance.conv_train_samples_per_s,
-        ],
-        [performance.step_overhead_us, performance.layer_overhead_us],
-        [performance.small_checkpoint_ms, performance.checkpoint_ms],
-        performance.disk_write_mbps,
-    )
 }
 
 /// Reads and checks the task spec at `path`.
@@ -123,7 +110,7 @@ impl Quote {
         terms: Option<(Balance, u32)>,
         machine_id: Option<String>,
     ) -> Result<Self, ClientError> {
-        let estimate = estimate(spec, &machine_speed(performance))?;
+        let estimate = estimate(spec, &performance.machine_speed())?;
         let hours = estimate.hours_to_order();
         Ok(Self {
             machine_id,

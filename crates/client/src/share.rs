@@ -112,8 +112,16 @@ pub fn metadata(
     let mut performance = performance;
     let factor = settings.dishonest_performance_factor;
     if factor != 1.0 {
-        tracing::warn!(factor, "registering an inflated training speed");
+        tracing::warn!(
+            factor,
+            "registering a machine this many times faster than measured"
+        );
         performance.train_samples_per_s *= factor;
+        performance.conv_train_samples_per_s *= factor;
+        performance.step_overhead_us /= factor;
+        performance.layer_overhead_us /= factor;
+        performance.checkpoint_ms /= factor;
+        performance.small_checkpoint_ms /= factor;
         performance.index *= factor;
     }
     let metadata = MachineMetadata {

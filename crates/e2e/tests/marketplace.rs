@@ -432,9 +432,6 @@ async fn drills_verify_an_honest_machine_and_contradict_a_boasting_one() {
     let honest = drilled(&network, &ids::uuid(&honest)).await;
     assert_eq!(honest["drill"]["verdict"], "verified", "{honest}");
     assert_eq!(honest["performance_verified"], true);
-    let claimed = honest["drill"]["claimed_samples_per_s"].as_f64().unwrap();
-    let measured = honest["drill"]["measured_samples_per_s"].as_f64().unwrap();
-    assert!(measured >= claimed * 0.6, "{measured} of {claimed}");
 
     let (_eve, boasting) = network
         .agent(0, "//Eve", &["--dishonest-performance-factor", "4"])
@@ -442,9 +439,13 @@ async fn drills_verify_an_honest_machine_and_contradict_a_boasting_one() {
     let boasting = drilled(&network, &ids::uuid(&boasting)).await;
     assert_eq!(boasting["drill"]["verdict"], "contradicted", "{boasting}");
     assert_eq!(boasting["performance_verified"], false);
-    let claimed = boasting["drill"]["claimed_samples_per_s"].as_f64().unwrap();
-    let measured = boasting["drill"]["measured_samples_per_s"]
-        .as_f64()
-        .unwrap();
-    assert!(measured < claimed * 0.6, "{measured} of {claimed}");
+    // Four times the honest machine's registered speed (both measured on this machine).
+    let (honest_claim, boasted) = (
+        honest["drill"]["claimed_samples_per_s"].as_f64().unwrap(),
+        boasting["drill"]["claimed_samples_per_s"].as_f64().unwrap(),
+    );
+    assert!(
+        boasted > 2.0 * honest_claim,
+        "{boasted} against {honest_claim}"
+    );
 }

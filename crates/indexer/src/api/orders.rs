@@ -367,16 +367,7 @@ pub async fn estimate(
                 ),
             })?
             .performance;
-    let speed = matrixai_pot::estimate::MachineSpeed::from_measurements(
-        [
-            performance.train_samples_per_s,
-            performance.conv_train_samples_per_s,
-        ],
-        [performance.step_overhead_us, performance.layer_overhead_us],
-        [performance.small_checkpoint_ms, performance.checkpoint_ms],
-        performance.disk_write_mbps,
-    );
-    let estimate = matrixai_pot::estimate::estimate(&spec, &speed)
+    let estimate = matrixai_pot::estimate::estimate(&spec, &performance.machine_speed())
         .map_err(|error| invalid(format!("spec: {error}")))?;
     let hours = estimate.hours_to_order();
     let price = machine.price_per_hour.filter(|_| machine.listed);

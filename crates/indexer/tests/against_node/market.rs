@@ -855,6 +855,7 @@ async fn check_drills(indexer: &TestIndexer) {
         epochs: 3,
         samples: 4_311,
         claimed_samples_per_s: 25_000.0,
+        predicted_s: 0.17,
         elapsed_s: Some(0.2),
         measured_samples_per_s: Some(21_555.0),
         verdict,

@@ -135,14 +135,23 @@ impl Validator {
 
         let mut seed = [0u8; 32];
         getrandom::fill(&mut seed).expect("the OS random source");
+        let (spec, predicted_s) = match matrixai_pot::drill::sized_for(
+            seed,
+            &metadata.performance.machine_speed(),
+        ) {
+            Ok(sized) => sized,
+            Err(error) => {
+                tracing::warn!(machine = %ids::uuid(&machine_id), %error, "registered figures predict nothing; not drilled");
+                return Ok(DrillNext::Done);
+            }
+        };
         let challenge = DrillChallenge {
             v: VERSION,
             machine_id: ids::uuid(&machine_id),
             validator: self.me.to_string(),
             seed: hex::encode(seed),
-            claimed_samples_per_s: claimed,
+            epochs: spec.epochs,
         };
-        let spec = matrixai_pot::drill::spec(seed, claimed);
         let signed = challenge.sign(&self.key);
         // No replay of ours runs meanwhile: on a machine shared with an agent (a devnet), it
         // would slow the drill down.
@@ -157,6 +166,7 @@ impl Validator {
             epochs: spec.epochs,
             samples: 0,
             claimed_samples_per_s: claimed,
+            predicted_s,
             elapsed_s: None,
             measured_samples_per_s: None,
             verdict: DrillVerdict::Unreachable,
@@ -186,13 +196,13 @@ impl Validator {
                 report.elapsed_s = Some(elapsed_s);
                 match answer.verify(&signed.document, &machine.owner) {
                     Ok(root) if root == expected.root.0 => {
-                        let measured = expected.samples as f64 / elapsed_s.max(1e-9);
-                        report.measured_samples_per_s = Some(measured);
-                        report.verdict = DrillVerdict::for_speed(measured, claimed);
+                        report.measured_samples_per_s =
+                            Some(expected.samples as f64 / elapsed_s.max(1e-9));
+                        report.verdict = DrillVerdict::for_time(elapsed_s, predicted_s);
                         if report.verdict == DrillVerdict::Contradicted {
                             report.reason = Some(format!(
-                                "trained {measured:.0} samples/s, under {:.0}% of the {claimed:.0} claimed",
-                                matrixai_chain::drill::VERIFIED_SHARE * 100.0
+                                "answered in {elapsed_s:.2} s where the registered figures predict {predicted_s:.2} s (at most {:.2} s passes)",
+                                predicted_s / matrixai_chain::drill::VERIFIED_SHARE
                             ));
                         }
                     }
@@ -210,8 +220,8 @@ impl Validator {
         tracing::info!(
             machine = %ids::uuid(&machine_id),
             verdict = ?report.verdict,
-            measured = report.measured_samples_per_s.unwrap_or_default(),
-            claimed,
+            elapsed_s = report.elapsed_s.unwrap_or_default(),
+            predicted_s,
             "drilled"
         );
         let record = DrillRecord {
