@@ -56,7 +56,7 @@ async fn main() {
     let http = reqwest::Client::new();
     let logs: serde_json::Value = http
         .post(format!("{}/api/log/list", network.api))
-        .json(&serde_json::json!({ "order_id": order_text, "limit": 1000 }))
+        .json(&serde_json::json!({ "order_id": order_text, "search": "training", "limit": 1000 }))
         .send()
         .await
         .unwrap()
