@@ -308,6 +308,15 @@ impl Drop for TestNode {
 
 type NodeLog = Arc<Mutex<VecDeque<String>>>;
 
+/// Appends `line` to a process's log tail, dropping the oldest beyond [`LOG_TAIL_LINES`].
+fn keep_in_tail(log: &Mutex<VecDeque<String>>, line: String) {
+    let mut log = log.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if log.len() == LOG_TAIL_LINES {
+        log.pop_front();
+    }
+    log.push_back(line);
+}
+
 /// Starts the node process with its RPC server on `rpc_port` (0: any free port); the receiver
 /// gets the address the server bound.
 fn spawn(
@@ -382,11 +391,7 @@ fn follow_log(
                 let _ = sender.send(first);
             }
         }
-        let mut log = log.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if log.len() == LOG_TAIL_LINES {
-            log.pop_front();
-        }
-        log.push_back(line);
+        keep_in_tail(log, line);
     }
 }
 
@@ -539,13 +544,7 @@ impl ServiceProcess {
                 for line in BufReader::new(reader).lines() {
                     let Ok(line) = line else { break };
                     eprintln!("[{name}] {line}");
-                    {
-                        let mut log = log.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                        if log.len() == LOG_TAIL_LINES {
-                            log.pop_front();
-                        }
-                        log.push_back(line.clone());
-                    }
+                    keep_in_tail(&log, line.clone());
                     let _ = sender.send(line);
                 }
             });
