@@ -19,6 +19,7 @@
 //!     },
 //!     region: "eu-west".into(),
 //!     client_version: "0.1.0".into(),
+//!     drill_url: Some("https://trainer.example:8081".into()),
 //!     performance: Performance {
 //!         gemm_gflops: 410.0,
 //!         memory_gbps: 38.5,
