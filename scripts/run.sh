@@ -11,6 +11,9 @@
 #   scripts/run.sh --node-only     # just the development chain
 #   MATRIXAI_RUN_DIR=/tmp/mx scripts/run.sh
 #
+# Ports (environment): MATRIXAI_RPC_PORT (9944), MATRIXAI_P2P_PORT (30333), MATRIXAI_API
+# (127.0.0.1:8080: the API and the web UI), MATRIXAI_AGENT_STATUS (127.0.0.1:8090).
+#
 # A devnet is disposable: each start wipes the run directory (chain, index, work directories).
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
@@ -21,7 +24,7 @@ for arg in "$@"; do
 	--node-only) mode=node-only ;;
 	--multi-node) mode=multi-node ;;
 	-h | --help)
-		sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
 	*)
@@ -43,13 +46,16 @@ echo "== building the indexer, the validator and the trainer agent"
 # dependencies a second time).
 (cd "$REPO_ROOT" && CARGO_TARGET_DIR="$ROOT_TARGET_DIR" cargo build --locked --release --workspace --tests)
 BIN="$ROOT_TARGET_DIR/release"
+echo "== building the web UI"
+"$REPO_ROOT/scripts/build-ui.sh"
 
 RUN_DIR="${MATRIXAI_RUN_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/matrixai/devnet}"
 rm -rf "$RUN_DIR"
 mkdir -p "$RUN_DIR/logs" "$RUN_DIR/storage"
-RPC_PORT=9944
-API=127.0.0.1:8080
-AGENT_STATUS=127.0.0.1:8090
+RPC_PORT="${MATRIXAI_RPC_PORT:-9944}"
+P2P_PORT="${MATRIXAI_P2P_PORT:-30333}"
+API="${MATRIXAI_API:-127.0.0.1:8080}"
+AGENT_STATUS="${MATRIXAI_AGENT_STATUS:-127.0.0.1:8090}"
 
 pids=()
 stop() {
@@ -107,16 +113,16 @@ if [[ $mode == multi-node ]]; then
 	# The local testnet's two authorities: GRANDPA finalizes only with both, so every finalized
 	# block proves they talk. Throw-away network identities, as for a devnet.
 	start alice "$MATRIXAI_NODE" --chain local --alice --base-path "$RUN_DIR/alice" \
-		--rpc-port "$RPC_PORT" --port 30333 --unsafe-force-node-key-generation "${NODE_FLAGS[@]}"
+		--rpc-port "$RPC_PORT" --port "$P2P_PORT" --unsafe-force-node-key-generation "${NODE_FLAGS[@]}"
 	wait_for alice 120 logged alice "Local node identity is"
 	ALICE_PEER=$(grep -o 'Local node identity is: [0-9A-Za-z]*' "$RUN_DIR/logs/alice.log" | head -n 1 | awk '{print $NF}')
 	start bob "$MATRIXAI_NODE" --chain local --bob --base-path "$RUN_DIR/bob" \
-		--rpc-port "$((RPC_PORT + 1))" --port 30334 --unsafe-force-node-key-generation \
-		--bootnodes "/ip4/127.0.0.1/tcp/30333/p2p/$ALICE_PEER" "${NODE_FLAGS[@]}"
+		--rpc-port "$((RPC_PORT + 1))" --port "$((P2P_PORT + 1))" --unsafe-force-node-key-generation \
+		--bootnodes "/ip4/127.0.0.1/tcp/$P2P_PORT/p2p/$ALICE_PEER" "${NODE_FLAGS[@]}"
 	wait_for bob 120 port_open "$((RPC_PORT + 1))"
 	VALIDATOR_NODE="ws://127.0.0.1:$((RPC_PORT + 1))"
 else
-	start node "$MATRIXAI_NODE" --dev --base-path "$RUN_DIR/node" --rpc-port "$RPC_PORT" "${NODE_FLAGS[@]}"
+	start node "$MATRIXAI_NODE" --dev --base-path "$RUN_DIR/node" --rpc-port "$RPC_PORT" --port "$P2P_PORT" "${NODE_FLAGS[@]}"
 	wait_for node 120 port_open "$RPC_PORT"
 	VALIDATOR_NODE="ws://127.0.0.1:$RPC_PORT"
 fi
@@ -133,7 +139,8 @@ if ! "$BIN/matrixai-client" devnet-timing >"$RUN_DIR/logs/devnet-timing.log" 2>&
 fi
 echo "   $(tail -n 1 "$RUN_DIR/logs/devnet-timing.log")"
 
-start indexer "$BIN/matrixai-indexer" --database "sqlite://$RUN_DIR/indexer.db" --listen "$API"
+start indexer "$BIN/matrixai-indexer" --database "sqlite://$RUN_DIR/indexer.db" --listen "$API" \
+	--ui-dir "$REPO_ROOT/ui/dist"
 wait_for indexer 120 http_ok "$API/health"
 
 # One machine: the agents' bundles are files the validator may read.
@@ -162,6 +169,7 @@ machine_of() { grep -o 'machine=[0-9a-f-]*' "$RUN_DIR/logs/agent-$1.log" | head 
 echo
 echo "MatrixAI is running ($mode). Ctrl-C stops every part."
 echo
+echo "  web UI         http://$API/"
 echo "  chain RPC      ws://127.0.0.1:$RPC_PORT   (polkadot-js apps: https://polkadot.js.org/apps/?rpc=ws://127.0.0.1:$RPC_PORT)"
 if [[ $mode == multi-node ]]; then
 	echo "                 ws://127.0.0.1:$((RPC_PORT + 1))   (Bob's node, which the validator follows)"

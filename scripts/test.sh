@@ -32,6 +32,23 @@ export MATRIXAI_REQUIRE_STORAGE_SERVERS=1
 echo "== root workspace: off-chain crates and integration tests"
 (cd "$REPO_ROOT" && CARGO_TARGET_DIR="$ROOT_TARGET_DIR" cargo test --locked --release --workspace)
 
+echo "== web UI: locked npm packages, type check, production build"
+"$REPO_ROOT/scripts/build-ui.sh"
+# npm ci regenerated the descriptors from artifacts/metadata.scale: their committed version
+# names the metadata's hash, so a UI generated from other metadata shows here.
+git -C "$REPO_ROOT" diff --exit-code -- ui/.papi/descriptors/package.json || {
+	echo "test.sh: ui/.papi/descriptors/package.json changed: commit the descriptors regenerated from artifacts/metadata.scale" >&2
+	exit 1
+}
+
+echo "== web UI: browser tests (Debian's Chromium through playwright-core)"
+if ! command -v chromium >/dev/null; then
+	SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+	$SUDO apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+(cd "$REPO_ROOT/ui" && npm test)
+
 echo "== root workspace: matrixai-pot gives one transcript root per spec across instruction sets"
 # Builds SSE2, AVX2+FMA and AVX-512 binaries (under the cache, so later runs recompile only
 # matrixai-pot), runs those this CPU supports and says which it skipped; see

@@ -62,6 +62,11 @@ pub struct VerificationReport {
     /// Files and bytes fetched from the bundle.
     pub fetched_files: usize,
     pub fetched_bytes: u64,
+    /// Waiting for the challenge block's finality, which the seed needs (latency, not work;
+    /// 0 for a dispute, whose segment is named).
+    #[serde(default)]
+    pub challenge_wait_seconds: f64,
+    /// Fetching the bundle's files and the dataset, after the wait.
     pub fetch_seconds: f64,
     pub replay_seconds: f64,
     /// `matrixai-pot`'s verifier report (segments replayed, distances, accuracy recomputed,
@@ -187,6 +192,7 @@ mod tests {
             bundle_sha256: "ab".repeat(32),
             fetched_files: 6,
             fetched_bytes: 1234,
+            challenge_wait_seconds: 2.0,
             fetch_seconds: 0.1,
             replay_seconds: 0.2,
             verification: Some(serde_json::json!({"verdict": "reject"})),

@@ -70,6 +70,7 @@ async fn start_indexer(node: &TestNode, dir: &Path) -> matrixai_indexer::Indexer
         data_dir: None,
         max_lag: 10,
         batch_blocks: 512,
+        ui_dir: None,
     })
     .await
     .unwrap()

@@ -87,6 +87,7 @@ async fn main() {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
+    let wait_s = report["challenge_wait_seconds"].as_f64().unwrap();
     let fetch_s = report["fetch_seconds"].as_f64().unwrap();
     let replay_s = report["replay_seconds"].as_f64().unwrap();
     println!(
@@ -96,7 +97,7 @@ async fn main() {
         report["verification"]["segments_sampled"]
     );
     println!(
-        "training {training_s:.2} s; verdict {:.2} s (fetch {fetch_s:.2} s, replay {replay_s:.2} s): {:.1} % of the training",
+        "training {training_s:.2} s; verification work {:.2} s (fetch {fetch_s:.2} s, replay {replay_s:.2} s): {:.1} % of the training; waiting for the challenge block's finality before it {wait_s:.2} s",
         fetch_s + replay_s,
         100.0 * (fetch_s + replay_s) / training_s
     );

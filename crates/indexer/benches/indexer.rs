@@ -13,85 +13,19 @@ use matrixai_chain::testing::{TestNode, submit_burst, wait_for_nonce};
 use matrixai_chain::{UNIT, runtime};
 use matrixai_indexer::db::Database;
 use matrixai_indexer::follower::{Follower, Progress};
-use matrixai_indexer::store::{MachineRow, Writer};
-use matrixai_indexer::{api, ids};
+use matrixai_indexer::ids;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+#[path = "../fixtures/synthetic.rs"]
+mod synthetic;
+
 const SIZES: [usize; 3] = [1_000, 10_000, 100_000];
 const REQUESTS: usize = 300;
 /// Empty blocks the second catch-up pass indexes (the dev chain makes one every 3 s).
 const EMPTY_BLOCKS: u64 = 400;
-const GPUS: [&str; 6] = [
-    "NVIDIA H200",
-    "NVIDIA H100",
-    "NVIDIA A100",
-    "NVIDIA L4",
-    "NVIDIA RTX 4090",
-    "AMD MI300X",
-];
-const REGIONS: [&str; 8] = [
-    "eu-west", "eu-north", "us-east", "us-west", "ap-south", "ap-east", "sa-east", "af-south",
-];
-
-struct Random(u64);
-
-impl Random {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-fn synthetic_machine(index: usize, random: &mut Random) -> MachineRow {
-    let mut id = [0u8; 16];
-    id[..8].copy_from_slice(&(index as u64).to_be_bytes());
-    let listed = random.below(10) < 8;
-    let outcomes = random.below(20) as f64;
-    let successes = (outcomes * (random.below(101) as f64 / 100.0)).floor();
-    let gpu_count = random.below(9) as i64;
-    let mut machine = MachineRow {
-        machine_id: ids::uuid(&id),
-        owner: ids::account(&keys::account_id(&dev::bob())),
-        metadata: "{}".into(),
-        metadata_error: None,
-        gpu_model: (gpu_count > 0).then(|| GPUS[random.below(6) as usize].to_string()),
-        gpu_count,
-        gpu_memory_mb: Some(81_920),
-        cpu_model: Some("AMD EPYC 7B13".into()),
-        cpu_cores: Some(2i64.pow(random.below(7) as u32)),
-        ram_mb: Some(1024 * 2i64.pow(3 + random.below(8) as u32)),
-        region: Some(REGIONS[random.below(8) as usize].to_string()),
-        performance_index: Some(random.below(10_000) as f64 / 1_000.0),
-        deposit: 100 * UNIT,
-        listed,
-        price_per_hour: listed.then(|| u128::from(random.below(20_000) + 1) * UNIT / 1_000),
-        max_duration_hours: Some(72),
-        disk_gb: Some(100 * (1 + random.below(20) as i64)),
-        rented_by: None,
-        outcome_weight: outcomes,
-        success_weight: successes,
-        orders_total: outcomes as i64,
-        orders_succeeded: successes as i64,
-        orders_failed: (outcomes - successes) as i64,
-        added_at: 1,
-        updated_at: 1,
-        removed_at: None,
-    };
-    if random.below(20) == 0 {
-        machine.rented_by = Some(ids::uuid(&[7; 16]));
-    }
-    machine
-}
-
 /// Typical market queries: what a buyer's page asks, sorted and paged.
 fn queries() -> Vec<(&'static str, Value)> {
     vec![
@@ -151,18 +85,6 @@ async fn fresh_database(kind: &str) -> Option<(Database, String, Option<tempfile
     }
 }
 
-async fn serve(database: Database) -> String {
-    let state = api::AppState::new(
-        database,
-        Arc::new(Progress::default()),
-        tokio::sync::broadcast::channel(4).0,
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, api::router(state)).await });
-    format!("http://{address}")
-}
-
 async fn query_benchmark() {
     println!("\n### Market query latency (HTTP, {REQUESTS} requests per query)\n");
     println!(
@@ -175,26 +97,14 @@ async fn query_benchmark() {
                 eprintln!("MATRIXAI_TEST_POSTGRES is not set: no PostgreSQL figures");
                 break;
             };
-            let mut random = Random(0x5eed ^ size as u64);
-            let machines: Vec<MachineRow> = (0..size)
-                .map(|i| synthetic_machine(i, &mut random))
-                .collect();
-            let mut tx = database.begin().await.unwrap();
-            Writer {
-                tx: &mut tx,
-                backend: database.backend(),
-            }
-            .save_machines(&machines)
-            .await
-            .unwrap();
-            tx.commit().await.unwrap();
+            let machines = synthetic::fill(&database, size, 0x5eed ^ size as u64).await;
             if kind == "postgres" {
                 sqlx::query("ANALYZE")
                     .execute(database.pool())
                     .await
                     .unwrap();
             }
-            let base = serve(database).await;
+            let base = synthetic::serve(database, None).await;
             let mut anchor = Vec::new();
             for i in 0..REQUESTS {
                 let id = &machines[i * 7919 % size].machine_id;
@@ -353,6 +263,7 @@ async fn live_lag_benchmark(node: &TestNode) {
         data_dir: None,
         max_lag: 10,
         batch_blocks: 512,
+        ui_dir: None,
     };
     let indexer = matrixai_indexer::Indexer::start(&config).await.unwrap();
     let base = format!("http://{}", indexer.address);

@@ -58,6 +58,11 @@ pub struct Config {
     /// faster, smaller loses less work to a crash.
     #[arg(long, env = "MATRIXAI_INDEXER_BATCH_BLOCKS", default_value_t = follower::DEFAULT_BATCH_BLOCKS)]
     pub batch_blocks: usize,
+    /// Serves the web UI's production build (`ui/dist`) from this directory on the API's
+    /// origin: every path outside `/api/`, `/docs`, `/health` and `/metrics` is a file of it or
+    /// the UI's `index.html` (the UI routes by path).
+    #[arg(long, env = "MATRIXAI_UI_DIR")]
+    pub ui_dir: Option<PathBuf>,
 }
 
 impl Config {
@@ -85,6 +90,8 @@ pub enum RunError {
         address: SocketAddr,
         source: std::io::Error,
     },
+    #[error("--ui-dir {0}: no index.html there (build the UI with `npm run build` in ui/)")]
+    UiDir(PathBuf),
     #[error("the HTTP server failed: {0}")]
     Serve(std::io::Error),
 }
@@ -100,6 +107,11 @@ pub struct Indexer {
 impl Indexer {
     /// Opens the database, starts following the node and serves the API.
     pub async fn start(config: &Config) -> Result<Self, RunError> {
+        if let Some(dir) = &config.ui_dir
+            && !dir.join("index.html").is_file()
+        {
+            return Err(RunError::UiDir(dir.clone()));
+        }
         let database = db::Database::open(&config.database_url()).await?;
         let progress = Arc::new(follower::Progress::default());
         let committed = broadcast::channel(64).0;
@@ -126,8 +138,9 @@ impl Indexer {
             source,
         })?;
         let mut server_shutdown = shutdown_rx;
+        let router = api::router(state, config.ui_dir.as_deref());
         let server = tokio::spawn(async move {
-            axum::serve(listener, api::router(state))
+            axum::serve(listener, router)
                 .with_graceful_shutdown(async move {
                     let _ = server_shutdown.wait_for(|stop| *stop).await;
                 })

@@ -528,7 +528,6 @@ impl Validator {
         seat: &Seat,
         judgement: &mut Judgement,
     ) -> Result<Attempt, ValidatorError> {
-        let started = Instant::now();
         let parsed = TaskSpec::from_json(&order.metadata.0)
             .and_then(|spec| spec.validate().map(|plan| (spec, plan)));
         let (spec, plan) = match parsed {
@@ -552,6 +551,7 @@ impl Validator {
             }
             None => return Ok(Attempt::Abstain("the order has no proof on chain".into())),
         };
+        let waiting = Instant::now();
         let (challenge, segments) = match seat.task {
             JudgedTask::Proof { challenge_block } => {
                 let client = self.client();
@@ -584,6 +584,9 @@ impl Validator {
             ),
         };
 
+        // Waiting for the seed costs time, not work: the report keeps it apart from the fetch.
+        let challenge_wait_seconds = waiting.elapsed().as_secs_f64();
+        let started = Instant::now();
         let name = format!("{}-{}", judgement.order_id, seat.panel_from);
         let bundle_dir = self.settings.work_dir.join("bundles").join(&name);
         let inputs = self.settings.work_dir.join("inputs");
@@ -624,6 +627,7 @@ impl Validator {
             }
             Err(FetchFailure::Fault(reason)) => {
                 let mut decided = Decided::unfetched(format!("bundle_unavailable: {reason}"));
+                decided.challenge_wait_seconds = challenge_wait_seconds;
                 decided.fetch_seconds = started.elapsed().as_secs_f64();
                 self.decide(order_id, order, seat, judgement, decided)
                     .await?;
@@ -713,6 +717,7 @@ impl Validator {
             reason: (!accepted).then(|| rejection_summary(&report)),
             fetched_files: fetched.files,
             fetched_bytes: fetched.bytes,
+            challenge_wait_seconds,
             fetch_seconds,
             replay_seconds,
             verification: Some(report),
@@ -751,6 +756,7 @@ impl Validator {
                 .map_or_else(String::new, |c| c.bundle_sha256.to_string()),
             fetched_files: decided.fetched_files,
             fetched_bytes: decided.fetched_bytes,
+            challenge_wait_seconds: decided.challenge_wait_seconds,
             fetch_seconds: decided.fetch_seconds,
             replay_seconds: decided.replay_seconds,
             verification: decided.verification,
@@ -911,6 +917,7 @@ struct Decided {
     reason: Option<String>,
     fetched_files: usize,
     fetched_bytes: u64,
+    challenge_wait_seconds: f64,
     fetch_seconds: f64,
     replay_seconds: f64,
     verification: Option<serde_json::Value>,
@@ -924,6 +931,7 @@ impl Decided {
             reason: Some(reason),
             fetched_files: 0,
             fetched_bytes: 0,
+            challenge_wait_seconds: 0.0,
             fetch_seconds: 0.0,
             replay_seconds: 0.0,
             verification: None,

@@ -16,14 +16,16 @@ use crate::follower::{Committed, Progress};
 use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde::Serialize;
+use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 use tokio::sync::broadcast;
 use tower_http::cors::CorsLayer;
+use tower_http::services::{ServeDir, ServeFile};
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -110,9 +112,9 @@ fn prometheus() -> PrometheusHandle {
 )]
 pub struct ApiDoc;
 
-/// The API's routes with their state.
-pub fn router(state: AppState) -> Router {
-    Router::new()
+/// The API's routes with their state, and the web UI's files from `ui_dir` when one is given.
+pub fn router(state: AppState, ui_dir: Option<&Path>) -> Router {
+    let router = Router::new()
         .route("/api/machine/filter", post(machines::filter))
         .route("/api/machine/market", post(machines::market))
         .route("/api/machine/mine", post(machines::mine))
@@ -130,8 +132,15 @@ pub fn router(state: AppState) -> Router {
         .route("/api/stats", get(status::stats))
         .route("/health", get(status::health))
         .route("/metrics", get(status::metrics))
-        .merge(SwaggerUi::new("/docs").url("/api-docs/openapi.json", ApiDoc::openapi()))
-        .fallback(not_found)
+        .route("/api/{*unknown}", any(not_found))
+        .merge(SwaggerUi::new("/docs").url("/api-docs/openapi.json", ApiDoc::openapi()));
+    let router = match ui_dir {
+        // A path the UI routes (`/orders/ID`) is no file: it gets index.html, which routes it.
+        Some(dir) => router
+            .fallback_service(ServeDir::new(dir).fallback(ServeFile::new(dir.join("index.html")))),
+        None => router.fallback(not_found),
+    };
+    router
         .layer(axum::middleware::from_fn(count_requests))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(CorsLayer::permissive())

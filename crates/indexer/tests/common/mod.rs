@@ -105,6 +105,7 @@ impl TestIndexer {
             data_dir: None,
             max_lag: 10,
             batch_blocks: 512,
+            ui_dir: None,
         };
         let indexer = Indexer::start(&config)
             .await
