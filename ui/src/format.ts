@@ -1,3 +1,5 @@
+import { AccountId } from "polkadot-api";
+
 // Amounts are decimal strings of the smallest unit (1 MAI = 10^12), as the chain and the API
 // keep them: they exceed a float's exact range, so they are BigInts here, never numbers.
 
@@ -43,4 +45,23 @@ export function formatPercent(share: number | null | undefined): string {
 /** A UUID as the chain's 16-byte id: "0f8e2c1a-6d3b-…" → "0x0f8e2c1a6d3b…". */
 export function chainId(uuid: string): `0x${string}` {
   return `0x${uuid.replaceAll("-", "")}`;
+}
+
+/** The chain's SS58 prefix (chain/runtime/src/lib.rs, `SS58_PREFIX`). */
+export const SS58_PREFIX = 1616;
+const anyAccount = AccountId();
+const chainAccount = AccountId(SS58_PREFIX);
+
+/** An account in the chain's own SS58 format, whatever format it came in. */
+export function chainAddress(address: string): string {
+  try {
+    return chainAccount.dec(anyAccount.enc(address));
+  } catch {
+    return address;
+  }
+}
+
+/** Whether two spellings (SS58 of any prefix) name the same account. */
+export function sameAccount(a: string, b: string): boolean {
+  return chainAddress(a) === chainAddress(b);
 }

@@ -15,6 +15,8 @@ export const DIST = join(UI_DIR, "dist");
 export const SCREENSHOTS = join(UI_DIR, "test-results", "screenshots");
 // scripts/env.sh exports where the root workspace builds.
 const TARGET = process.env.ROOT_TARGET_DIR ?? join(homedir(), ".cache", "matrixai", "target");
+/** The workspace's release binaries (`matrixai-client` for the buyer's CLI). */
+export const BIN = join(TARGET, "release");
 
 /**
  * The API over `machines` synthetic machines with the UI (crates/indexer/examples). It stops

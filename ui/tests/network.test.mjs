@@ -2,9 +2,11 @@
 // chain through polkadot-api, the wallet, the faucet's work and claim, the market from the
 // indexer's index of the chain.
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { testKey } from "./extension.mjs";
-import { launchChromium, marketplace, openPage, screenshot } from "./harness.mjs";
+import { BIN, REPO_ROOT, launchChromium, marketplace, openPage, screenshot } from "./harness.mjs";
 
 let network;
 let browser;
@@ -97,6 +99,62 @@ test("the owner re-prices and cancels a machine's offer; the market follows", as
   await card.getByTestId("offer").filter({ hasText: "none: not on the market" }).waitFor({ timeout: 30_000 });
   await page.goto(`${network.url}/market`);
   await page.getByText("No machine matches these filters.").waitFor();
+
+  await page.goto(`${network.url}/devices`);
+  await card.getByLabel("Price per hour (MAI)").fill("1");
+  await card.getByRole("button", { name: "Make offer" }).click();
+  await card.getByTestId("offer").filter({ hasText: "1 MAI an hour" }).waitFor({ timeout: 60_000 });
+  assert.deepEqual(errors, []);
+  await close();
+});
+
+test("a buyer follows an order in My Orders and Order Details to its verdict", async () => {
+  const charlie = testKey("//Charlie");
+  const placed = spawnSync(
+    join(BIN, "matrixai-client"),
+    ["order", "place", "--machine", network.machine, "--hours", "1", "--spec", join(REPO_ROOT, "crates/pot/specs/iris-softmax.json")],
+    { env: { ...process.env, MATRIXAI_NODE_URL: network.nodeUrl, MATRIXAI_INDEXER_URL: network.url, NO_COLOR: "1" }, encoding: "utf8" },
+  );
+  assert.equal(placed.status, 0, placed.stderr);
+  const orderId = /order ([0-9a-f-]{36}) placed/.exec(placed.stdout)?.[1];
+  assert.ok(orderId, placed.stdout);
+
+  const { page, errors, close } = await openPage(browser, { nodeUrl: network.nodeUrl, wallet: [charlie] });
+  await page.goto(`${network.url}/orders`);
+  await page.getByLabel("Account").selectOption(charlie.address);
+  const row = page.locator(`tr[data-order="${orderId}"]`);
+  await row.waitFor({ timeout: 30_000 });
+  assert.match(await row.innerText(), /buyer/);
+  await screenshot(page, "my-orders");
+  await row.getByRole("link").click();
+  await page.waitForURL(new RegExp(`/orders/${orderId}`));
+  await page.getByTestId("verdict").filter({ hasText: "pass" }).waitFor({ timeout: 180_000 });
+  await page.getByTestId("result").filter({ hasText: /[0-9a-f]{64}/ }).waitFor();
+  await page.getByTestId("report").filter({ hasText: /^pass by/ }).waitFor({ timeout: 60_000 });
+  const events = await page.getByTestId("history").locator("tbody tr td:nth-child(2)").allTextContents();
+  for (const name of ["OrderPlaced", "OrderCompleted", "PotSubmitted", "PotVerified"]) {
+    assert.ok(events.includes(name), `${name} in ${events}`);
+  }
+  await screenshot(page, "order-details");
+
+  await page.getByRole("link", { name: "Console (loss and accuracy)" }).click();
+  await page.getByTestId("console-points").filter({ hasText: /· [1-9]\d* points · last: step \d+, loss \d/ }).waitFor({ timeout: 30_000 });
+  await page.locator(".chart canvas").waitFor();
+  await screenshot(page, "console");
+
+  await page.goBack();
+  await page.getByRole("link", { name: "Tasking Log" }).click();
+  const lines = page.locator(".log .line");
+  await lines.filter({ hasText: /step \d+\/\d+: loss/ }).first().waitFor({ timeout: 30_000 });
+  await page.getByLabel("Search").fill("training done");
+  await page.waitForURL(/search=training\+done/);
+  await lines.first().filter({ hasText: "training done: evaluation accuracy" }).waitFor();
+  assert.equal(await lines.count(), 1);
+  await page.getByLabel("Search").fill("");
+  await page.getByLabel("Level, at least").selectOption("error");
+  await page.getByTestId("log-connection").filter({ hasText: /· 0 of [1-9]\d* records/ }).waitFor();
+  await page.getByLabel("Level, at least").selectOption("trace");
+  await screenshot(page, "tasking-log");
   assert.deepEqual(errors, []);
   await close();
 });

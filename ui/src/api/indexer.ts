@@ -9,6 +9,11 @@ export type MarketRequest = Schemas["MarketRequest"];
 export type MarketSort = Schemas["MarketSort"];
 export type FilterOptions = Schemas["FilterOptions"];
 export type Stats = Schemas["Stats"];
+export type OrderView = Schemas["OrderView"];
+export type OrderPage = Schemas["OrderPage"];
+export type OrderDetail = Schemas["OrderDetail"];
+export type ReportList = Schemas["ReportList"];
+export type Role = Schemas["Role"];
 
 /** A failed request, with the message a person should read. */
 export class IndexerError extends Error {
@@ -71,6 +76,16 @@ export const filterOptions = (signal?: AbortSignal) => post<FilterOptions>("/api
 
 export const myMachines = (owner: string, signal?: AbortSignal) =>
   post<MachinePage>("/api/machine/mine", { owner, page_size: 100 }, signal);
+
+export const myOrders = (account: string, role: Role, page: number, signal?: AbortSignal) =>
+  post<OrderPage>("/api/order/mine", { account, role, page }, signal);
+
+/** The order with this id placed in block `placedAt`, or the latest with it. */
+export const order = (id: string, placedAt: string | null, signal?: AbortSignal) =>
+  get<OrderDetail>(`/api/order/${encodeURIComponent(id)}${placedAt ? `?placed_at=${encodeURIComponent(placedAt)}` : ""}`, signal);
+
+export const reports = (id: string, placedAt: number, signal?: AbortSignal) =>
+  get<ReportList>(`/api/order/${encodeURIComponent(id)}/reports?placed_at=${placedAt}`, signal);
 
 export const stats = (signal?: AbortSignal) => get<Stats>("/api/stats", signal);
 

@@ -6,6 +6,7 @@ import { type ReactNode, createContext, useContext, useEffect, useMemo, useState
 import type { PolkadotSigner } from "polkadot-api";
 import { connectInjectedExtension, getInjectedExtensions } from "polkadot-api/pjs-signer";
 import { getPolkadotSigner } from "polkadot-api/signer";
+import { SS58_PREFIX, sameAccount } from "../format";
 import { useChain } from "./ChainProvider";
 
 export type Account = {
@@ -28,8 +29,6 @@ type Accounts = {
 };
 
 const SELECTED = "matrixai.account";
-/** The chain's SS58 prefix (chain/runtime/src/lib.rs, `SS58_PREFIX`). */
-export const SS58_PREFIX = 1616;
 const DEV_NAMES = ["Alice", "Bob", "Charlie", "Dave", "Eve", "Ferdie"];
 /** Chains whose genesis endows the dev accounts (chain/node/src/chain_spec.rs). */
 const DEV_CHAINS = ["MatrixAI Development", "MatrixAI Local Testnet"];
@@ -98,7 +97,11 @@ export function AccountsProvider({ children }: { children: ReactNode }) {
     return () => stops.forEach((stop) => stop());
   }, []);
 
-  const accounts = useMemo(() => [...injected, ...dev], [injected, dev]);
+  // A dev key the wallet also holds is listed once, as the wallet's.
+  const accounts = useMemo(
+    () => [...injected, ...dev.filter((key) => !injected.some((account) => sameAccount(account.address, key.address)))],
+    [injected, dev],
+  );
   const selected = accounts.find((account) => account.address === chosen) ?? null;
 
   useEffect(() => {
