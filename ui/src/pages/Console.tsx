@@ -37,7 +37,8 @@ export default function Console({ id }: { id: string }) {
           series: [
             { label: "step" },
             { label: "loss", stroke: "#d9480f", width: 2, spanGaps: true },
-            { label: "accuracy", stroke: "#2457c5", width: 2, scale: "accuracy", spanGaps: true },
+            // Evaluated at the end of training, or now and then: points, not only a line.
+            { label: "accuracy", stroke: "#2457c5", width: 2, scale: "accuracy", spanGaps: true, points: { show: true, size: 7 } },
           ],
         },
         data,
