@@ -3,6 +3,7 @@
 import { type ChangeEvent, type ReactNode, useId } from "react";
 import { type FilterOptions, type MachinePage, type MachineView, type MarketRequest, type MarketSort, filterOptions, market } from "../api/indexer";
 import { type Query, useQuery } from "../api/useQuery";
+import { Pager } from "../components/Pager";
 import { Empty, Failed, Loading } from "../components/States";
 import { formatAmount, formatMemory, formatPercent, parseAmount, shortId } from "../format";
 import { navigate, useLocation } from "../router";
@@ -231,17 +232,7 @@ function Results({ page, onPage }: { page: Query<MachinePage>; onPage: (n: numbe
           </tbody>
         </table>
       </div>
-      <nav className="pager" aria-label="Pages">
-        <button type="button" disabled={number <= 1} onClick={() => onPage(number - 1)}>
-          Previous
-        </button>
-        <span>
-          Page {number} of {total_exact ? pages : `${pages}+`}
-        </span>
-        <button type="button" disabled={number >= pages} onClick={() => onPage(number + 1)}>
-          Next
-        </button>
-      </nav>
+      <Pager page={number} pages={pages} more={!total_exact} onPage={onPage} />
     </div>
   );
 }

@@ -3,6 +3,7 @@
 import { type OrderView, type Role, myOrders } from "../api/indexer";
 import { useQuery } from "../api/useQuery";
 import { useAccounts } from "../chain/accounts";
+import { Pager } from "../components/Pager";
 import { Empty, Failed, Loading } from "../components/States";
 import { formatAmount, sameAccount, shortId } from "../format";
 import { Link, navigate, useLocation } from "../router";
@@ -78,17 +79,7 @@ function Orders({ account }: { account: string }) {
                 </tbody>
               </table>
             </div>
-            <nav className="pager" aria-label="Pages">
-              <button type="button" disabled={page <= 1} onClick={() => go({ page: page - 1 })}>
-                Previous
-              </button>
-              <span>
-                Page {page} of {Math.max(1, Math.ceil(orders.data.total / orders.data.page_size))}
-              </span>
-              <button type="button" disabled={page * orders.data.page_size >= orders.data.total} onClick={() => go({ page: page + 1 })}>
-                Next
-              </button>
-            </nav>
+            <Pager page={page} pages={Math.max(1, Math.ceil(orders.data.total / orders.data.page_size))} onPage={(next) => go({ page: next })} />
           </div>
         ))}
     </>
