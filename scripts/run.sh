@@ -11,8 +11,10 @@
 #   scripts/run.sh --node-only     # just the development chain
 #   MATRIXAI_RUN_DIR=/tmp/mx scripts/run.sh
 #
-# Ports (environment): MATRIXAI_RPC_PORT (9944), MATRIXAI_P2P_PORT (30333), MATRIXAI_API
-# (127.0.0.1:8080: the API and the web UI), MATRIXAI_AGENT_STATUS (127.0.0.1:8090).
+# Ports (environment): MATRIXAI_RPC_PORT (9944), MATRIXAI_P2P_PORT (30333),
+# MATRIXAI_P2P_WS_PORT (30433: the first node's p2p over WebSocket, the bootnode of the web UI's
+# light client), MATRIXAI_API (127.0.0.1:8080: the API and the web UI), MATRIXAI_AGENT_STATUS
+# (127.0.0.1:8090).
 #
 # A devnet is disposable: each start wipes the run directory (chain, index, work directories).
 set -euo pipefail
@@ -24,7 +26,7 @@ for arg in "$@"; do
 	--node-only) mode=node-only ;;
 	--multi-node) mode=multi-node ;;
 	-h | --help)
-		sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
 	*)
@@ -54,6 +56,7 @@ rm -rf "$RUN_DIR"
 mkdir -p "$RUN_DIR/logs" "$RUN_DIR/storage"
 RPC_PORT="${MATRIXAI_RPC_PORT:-9944}"
 P2P_PORT="${MATRIXAI_P2P_PORT:-30333}"
+P2P_WS_PORT="${MATRIXAI_P2P_WS_PORT:-30433}"
 API="${MATRIXAI_API:-127.0.0.1:8080}"
 AGENT_STATUS="${MATRIXAI_AGENT_STATUS:-127.0.0.1:8090}"
 
@@ -109,23 +112,38 @@ http_ok() {
 
 echo "== starting the marketplace under $RUN_DIR ($mode)"
 NODE_FLAGS=(--state-pruning archive-canonical --no-telemetry --no-prometheus --disable-log-color)
+# The first node's p2p: TCP for nodes, WebSocket for browsers (smoldot).
+LISTEN=(--listen-addr "/ip4/0.0.0.0/tcp/$P2P_PORT" --listen-addr "/ip4/0.0.0.0/tcp/$P2P_WS_PORT/ws")
+peer_id() { grep -o 'Local node identity is: [0-9A-Za-z]*' "$RUN_DIR/logs/$1.log" | head -n 1 | awk '{print $NF}'; }
 if [[ $mode == multi-node ]]; then
 	# The local testnet's two authorities: GRANDPA finalizes only with both, so every finalized
 	# block proves they talk. Throw-away network identities, as for a devnet.
+	CHAIN=local FIRST_NODE=alice
 	start alice "$MATRIXAI_NODE" --chain local --alice --base-path "$RUN_DIR/alice" \
-		--rpc-port "$RPC_PORT" --port "$P2P_PORT" --unsafe-force-node-key-generation "${NODE_FLAGS[@]}"
+		--rpc-port "$RPC_PORT" "${LISTEN[@]}" --unsafe-force-node-key-generation "${NODE_FLAGS[@]}"
 	wait_for alice 120 logged alice "Local node identity is"
-	ALICE_PEER=$(grep -o 'Local node identity is: [0-9A-Za-z]*' "$RUN_DIR/logs/alice.log" | head -n 1 | awk '{print $NF}')
+	ALICE_PEER=$(peer_id alice)
 	start bob "$MATRIXAI_NODE" --chain local --bob --base-path "$RUN_DIR/bob" \
 		--rpc-port "$((RPC_PORT + 1))" --port "$((P2P_PORT + 1))" --unsafe-force-node-key-generation \
 		--bootnodes "/ip4/127.0.0.1/tcp/$P2P_PORT/p2p/$ALICE_PEER" "${NODE_FLAGS[@]}"
 	wait_for bob 120 port_open "$((RPC_PORT + 1))"
 	VALIDATOR_NODE="ws://127.0.0.1:$((RPC_PORT + 1))"
 else
-	start node "$MATRIXAI_NODE" --dev --base-path "$RUN_DIR/node" --rpc-port "$RPC_PORT" --port "$P2P_PORT" "${NODE_FLAGS[@]}"
+	CHAIN=dev FIRST_NODE=node
+	start node "$MATRIXAI_NODE" --dev --base-path "$RUN_DIR/node" --rpc-port "$RPC_PORT" "${LISTEN[@]}" "${NODE_FLAGS[@]}"
 	wait_for node 120 port_open "$RPC_PORT"
 	VALIDATOR_NODE="ws://127.0.0.1:$RPC_PORT"
 fi
+# The chain spec a browser's light client starts from: the running chain's, with the first
+# node's WebSocket p2p listener as its bootnode (the indexer serves it at /api/chain-spec).
+wait_for "$FIRST_NODE" 120 logged "$FIRST_NODE" "Local node identity is"
+BOOTNODE="/ip4/127.0.0.1/tcp/$P2P_WS_PORT/ws/p2p/$(peer_id "$FIRST_NODE")"
+"$MATRIXAI_NODE" build-spec --chain "$CHAIN" --raw --disable-default-bootnode 2>"$RUN_DIR/logs/build-spec.log" |
+	sed "s|\"bootNodes\": \[\]|\"bootNodes\": [\"$BOOTNODE\"]|" >"$RUN_DIR/chain-spec.json"
+grep -q "$BOOTNODE" "$RUN_DIR/chain-spec.json" || {
+	echo "run.sh: could not write the light client's chain spec; see $RUN_DIR/logs/build-spec.log" >&2
+	exit 1
+}
 # Plain log files: the off-chain parts honour NO_COLOR.
 export MATRIXAI_NODE_URL="ws://127.0.0.1:$RPC_PORT" MATRIXAI_INDEXER_URL="http://$API" NO_COLOR=1
 
@@ -140,7 +158,7 @@ fi
 echo "   $(tail -n 1 "$RUN_DIR/logs/devnet-timing.log")"
 
 start indexer "$BIN/matrixai-indexer" --database "sqlite://$RUN_DIR/indexer.db" --listen "$API" \
-	--ui-dir "$REPO_ROOT/ui/dist"
+	--ui-dir "$REPO_ROOT/ui/dist" --chain-spec "$RUN_DIR/chain-spec.json"
 wait_for indexer 120 http_ok "$API/health"
 
 # One machine: the agents' bundles are files the validator may read.
@@ -175,6 +193,7 @@ if [[ $mode == multi-node ]]; then
 	echo "                 ws://127.0.0.1:$((RPC_PORT + 1))   (Bob's node, which the validator follows)"
 fi
 echo "  API            http://$API/api/...   (OpenAPI page: http://$API/docs)"
+echo "  light client   chain spec http://$API/api/chain-spec, bootnode $BOOTNODE"
 for agent in "${AGENTS[@]}"; do
 	echo "  agent $agent      machine $(machine_of "$agent")"
 done

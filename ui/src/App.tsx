@@ -2,10 +2,12 @@ import { Suspense, lazy } from "react";
 import { useChain } from "./chain/ChainProvider";
 import { Loading } from "./components/States";
 import { AccountMenu } from "./components/AccountMenu";
+import { EditModel } from "./pages/EditModel";
 import { Faucet } from "./pages/Faucet";
 import { Market } from "./pages/Market";
 import { MyOrders } from "./pages/MyOrders";
 import { OrderDetails } from "./pages/OrderDetails";
+import { Settings } from "./pages/Settings";
 import { ShareDevice } from "./pages/ShareDevice";
 import { TaskingLog } from "./pages/TaskingLog";
 
@@ -50,6 +52,7 @@ export function App() {
 function route(path: string) {
   if (path === "/" || path === "/market") return <Market />;
   if (path === "/orders") return <MyOrders />;
+  if (path === "/rent") return <EditModel />;
   const order = /^\/orders\/([0-9a-f-]{36})(\/log|\/console)?$/.exec(path);
   if (order?.[1] && order[2] === "/log") return <TaskingLog id={order[1]} />;
   if (order?.[1] && order[2] === "/console") {
@@ -62,24 +65,37 @@ function route(path: string) {
   if (order?.[1]) return <OrderDetails id={order[1]} />;
   if (path === "/devices") return <ShareDevice />;
   if (path === "/faucet") return <Faucet />;
+  if (path === "/settings") return <Settings />;
   return <NotFound />;
 }
 
 function ChainBadge() {
   const { status } = useChain();
+  const light = status.via.kind === "light";
   if (status.state === "connected") {
+    const syncing = light && (status.health === null || status.health.isSyncing);
     return (
-      <span className="chain ok" title={`Connected to ${status.url}`} data-finalized={status.finalized}>
+      <Link href="/settings" className="chain ok" title={`Connected to ${status.url}`} data-finalized={status.finalized} data-connection={status.via.kind}>
+        {light && (
+          <>
+            Light client · {syncing ? "syncing" : "synced"}
+            {status.health && `, ${status.health.peers} peer${status.health.peers === 1 ? "" : "s"}`} ·{" "}
+          </>
+        )}
         Block #{status.finalized} finalized
-      </span>
+      </Link>
     );
   }
   if (status.state === "failed") {
     return (
-      <span className="chain failed" role="alert" title={status.url}>
+      <Link href="/settings" className="chain failed" role="alert" title={status.url}>
         {status.error}
-      </span>
+      </Link>
     );
   }
-  return <span className="chain">Connecting to {status.url}…</span>;
+  return (
+    <Link href="/settings" className="chain">
+      {light ? "Light client: starting and syncing…" : `Connecting to ${status.url}…`}
+    </Link>
+  );
 }

@@ -78,7 +78,7 @@ export async function openPage(browser, { nodeUrl = "ws://127.0.0.1:9", viewport
 
 export async function screenshot(page, name) {
   mkdirSync(SCREENSHOTS, { recursive: true });
-  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: false });
 }
 
 /** A free TCP port on loopback (the kernel's choice, released for the caller to bind). */
@@ -100,7 +100,7 @@ export function freePort() {
  * once the script says everything is ready, with the agent's machine. `stop()` is its Ctrl-C.
  */
 export async function marketplace() {
-  const [rpc, p2p, api, agent] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  const [rpc, p2p, p2pWs, api, agent] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
   const runDir = mkdtempSync(join(tmpdir(), "matrixai-ui-"));
   const child = spawn(join(REPO_ROOT, "scripts", "run.sh"), [], {
     env: {
@@ -108,6 +108,7 @@ export async function marketplace() {
       MATRIXAI_RUN_DIR: runDir,
       MATRIXAI_RPC_PORT: String(rpc),
       MATRIXAI_P2P_PORT: String(p2p),
+      MATRIXAI_P2P_WS_PORT: String(p2pWs),
       MATRIXAI_API: `127.0.0.1:${api}`,
       MATRIXAI_AGENT_STATUS: `127.0.0.1:${agent}`,
     },

@@ -1,7 +1,10 @@
 // Computing Power Marketplace in Chromium, against the indexer's API over a synthetic market.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { launchChromium, openPage, screenshot, syntheticMarket } from "./harness.mjs";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { testKey } from "./extension.mjs";
+import { REPO_ROOT, launchChromium, openPage, screenshot, syntheticMarket } from "./harness.mjs";
 
 const UNIT = 10n ** 12n;
 let market;
@@ -134,5 +137,53 @@ test("with the indexer down the page says so and offers to try again", async () 
   await page.getByLabel("Sort by").selectOption("reliability");
   await page.getByRole("alert").filter({ hasText: "The indexer cannot be reached" }).waitFor();
   await page.getByRole("button", { name: "Try again" }).waitFor();
+  await close();
+});
+
+test("Edit Model shows the estimate before paying and explains a bad field, a low price limit and a node that is down", async () => {
+  const charlie = testKey("//Charlie");
+  const { page, wallet, errors, close } = await openPage(browser, { wallet: [charlie] });
+  const machine = (await api("/api/machine/market", {})).items.find((item) => item.available);
+  const iris = JSON.parse(readFileSync(join(REPO_ROOT, "crates/pot/specs/iris-softmax.json"), "utf8"));
+  const expected = await api("/api/order/estimate", { spec: iris, machine_id: machine.machine_id });
+  await page.goto(`${market.url}/market`);
+  await page.getByRole("link", { name: `Rent machine ${machine.machine_id.slice(0, 8)}` }).click();
+  await page.waitForURL(/\/rent\?machine=/);
+  await page.getByLabel("Account").selectOption(charlie.address);
+  await page.getByTestId("estimate-hours").filter({ hasText: String(expected.hours) }).waitFor();
+  await page.getByText(expected.spec_sha256).waitFor();
+  await page.getByTestId("escrow").filter({ hasText: "Held in escrow" }).waitFor();
+  const placeOrder = page.getByRole("button", { name: "Place order" });
+
+  // The same rules as matrixai-pot, through the indexer: the field is named and marked.
+  await page.getByLabel("Batch size").fill("0");
+  await page.getByRole("alert").filter({ hasText: "batch_size must be in 1..=65536, got 0" }).waitFor();
+  assert.equal(await page.getByLabel("Batch size").getAttribute("aria-invalid"), "true");
+  assert.equal(await placeOrder.isDisabled(), true);
+  await page.getByLabel("Batch size").fill("7");
+  await page.getByLabel("units").fill("4");
+  await page.getByRole("alert").filter({ hasText: "the last layer must be dense with 3 units" }).waitFor();
+  await page.getByLabel("units").fill("3");
+  await page.getByLabel("Learning rate").fill("fast");
+  await page.getByRole("alert").filter({ hasText: 'optimizer.lr must be a number such as 0.05, not "fast"' }).waitFor();
+  await page.getByLabel("Learning rate").fill("0.05");
+  await page.getByTestId("estimate-hours").filter({ hasText: String(expected.hours) }).waitFor();
+
+  await page.getByLabel("Price limit per hour (MAI)").fill("0.0001");
+  await page.getByText(/Your limit of 0\.0001 MAI an hour is below the machine's price of [\d.]+ MAI: the chain would refuse the order\./).waitFor();
+  assert.equal(await placeOrder.isDisabled(), true);
+  await page.getByLabel("Price limit per hour (MAI)").fill("1000");
+
+  // The synthetic market has no chain: nothing can be signed or sent.
+  await page.getByText("cannot be reached; retrying. The order cannot be sent until the node answers.").waitFor();
+  assert.equal(await placeOrder.isDisabled(), true);
+  await placeOrder.scrollIntoViewIfNeeded();
+  await screenshot(page, "edit-model");
+  await placeOrder.click({ force: true });
+  assert.equal(wallet.signed, 0, "nothing signed");
+
+  await page.goto(`${market.url}/rent`);
+  await page.getByText("Choose a machine to train on in the").waitFor();
+  assert.deepEqual(errors, []);
   await close();
 });

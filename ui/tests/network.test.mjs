@@ -3,6 +3,8 @@
 // indexer's index of the chain.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { testKey } from "./extension.mjs";
@@ -28,6 +30,39 @@ test("the market shows the trainer agent's machine and the chain's finalized hea
   await page.waitForFunction((before) => Number(document.querySelector("[data-finalized]")?.dataset.finalized) > before, first, {
     timeout: 30_000,
   });
+  assert.deepEqual(errors, []);
+  await close();
+});
+
+/** The node's finalized block number, asked over its HTTP JSON-RPC. */
+async function finalizedNumber(nodeUrl) {
+  const call = async (method, params = []) => {
+    const response = await fetch(nodeUrl.replace(/^ws/, "http"), {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }),
+    });
+    return (await response.json()).result;
+  };
+  const header = await call("chain_getHeader", [await call("chain_getFinalizedHead")]);
+  return Number.parseInt(header.number, 16);
+}
+
+test("the light client in the browser (smoldot) syncs to the chain's finalized head", async () => {
+  const { page, errors, close } = await openPage(browser, { nodeUrl: network.nodeUrl });
+  await page.goto(`${network.url}/settings`);
+  await page.getByLabel("the light client in this browser (smoldot)").check();
+  await page.getByRole("button", { name: "Save and reconnect" }).click();
+  await page.locator(".chain").filter({ hasText: /^Light client/ }).waitFor();
+  const head = await finalizedNumber(network.nodeUrl);
+  await page.waitForFunction(
+    (target) => Number(document.querySelector('[data-connection="light"]')?.dataset.finalized) >= target,
+    head,
+    { timeout: 180_000 },
+  );
+  await page.getByTestId("connection-status").filter({ hasText: /through the light client, block #\d+ finalized/ }).waitFor();
+  await page.locator(".chain").filter({ hasText: /^Light client · synced, [1-9]\d* peers? · Block #\d+ finalized$/ }).waitFor({ timeout: 60_000 });
+  await screenshot(page, "light-client");
   assert.deepEqual(errors, []);
   await close();
 });
@@ -108,20 +143,21 @@ test("the owner re-prices and cancels a machine's offer; the market follows", as
   await close();
 });
 
-test("a buyer follows an order in My Orders and Order Details to its verdict", async () => {
+test("a buyer places an order from Edit Model and follows it in My Orders and Order Details to its verdict", async () => {
   const charlie = testKey("//Charlie");
-  const placed = spawnSync(
-    join(BIN, "matrixai-client"),
-    ["order", "place", "--machine", network.machine, "--hours", "1", "--spec", join(REPO_ROOT, "crates/pot/specs/iris-softmax.json")],
-    { env: { ...process.env, MATRIXAI_NODE_URL: network.nodeUrl, MATRIXAI_INDEXER_URL: network.url, NO_COLOR: "1" }, encoding: "utf8" },
-  );
-  assert.equal(placed.status, 0, placed.stderr);
-  const orderId = /order ([0-9a-f-]{36}) placed/.exec(placed.stdout)?.[1];
-  assert.ok(orderId, placed.stdout);
-
-  const { page, errors, close } = await openPage(browser, { nodeUrl: network.nodeUrl, wallet: [charlie] });
-  await page.goto(`${network.url}/orders`);
+  const { page, wallet, errors, close } = await openPage(browser, { nodeUrl: network.nodeUrl, wallet: [charlie] });
+  await page.goto(`${network.url}/market`);
   await page.getByLabel("Account").selectOption(charlie.address);
+  await page.getByRole("link", { name: `Rent machine ${network.machine.slice(0, 8)}` }).click();
+  // iris-softmax, the first example: an hour of the agent's machine at 1 MAI.
+  await page.getByTestId("estimate-hours").filter({ hasText: /^1$/ }).waitFor({ timeout: 30_000 });
+  await page.getByTestId("estimate-cost").filter({ hasText: /^1 MAI$/ }).waitFor();
+  await page.getByRole("button", { name: "Place order" }).click();
+  await page.waitForURL(/\/orders\/[0-9a-f-]{36}\?placed_at=\d+$/, { timeout: 90_000 });
+  assert.equal(wallet.signed, 1, "one order signed");
+  const orderId = /\/orders\/([0-9a-f-]{36})/.exec(page.url())?.[1];
+
+  await page.goto(`${network.url}/orders`);
   const row = page.locator(`tr[data-order="${orderId}"]`);
   await row.waitFor({ timeout: 30_000 });
   assert.match(await row.innerText(), /buyer/);
@@ -141,6 +177,14 @@ test("a buyer follows an order in My Orders and Order Details to its verdict", a
   await page.getByTestId("console-points").filter({ hasText: /· [1-9]\d* points · last: step \d+, loss \d/ }).waitFor({ timeout: 30_000 });
   await page.locator(".chart canvas").waitFor();
   await screenshot(page, "console");
+  // Change parameters and order again: Edit Model starts from this order's spec.
+  await page.getByRole("link", { name: "Change parameters and place a new order from this spec" }).click();
+  await page.waitForURL(new RegExp(`/rent\\?machine=${network.machine}&from=${orderId}`));
+  const start = page.getByRole("combobox", { name: /^Spec/ });
+  assert.equal(await start.evaluate((select) => select.selectedOptions[0]?.textContent), `Order ${orderId.slice(0, 8)}'s spec`);
+  assert.equal(await page.getByLabel("Epochs").inputValue(), "800");
+  await page.getByTestId("estimate-hours").filter({ hasText: /^1$/ }).waitFor();
+  await page.goBack();
 
   await page.goBack();
   await page.getByRole("link", { name: "Tasking Log" }).click();
@@ -157,4 +201,43 @@ test("a buyer follows an order in My Orders and Order Details to its verdict", a
   await screenshot(page, "tasking-log");
   assert.deepEqual(errors, []);
   await close();
+});
+
+test("a buyer renews an order still training from My Orders", async () => {
+  // A second machine, shared by //Ferdie with no agent running: its order stays in training.
+  const workDir = mkdtempSync(join(tmpdir(), "matrixai-ferdie-"));
+  const env = { ...process.env, MATRIXAI_NODE_URL: network.nodeUrl, MATRIXAI_INDEXER_URL: network.url, NO_COLOR: "1" };
+  const client = (args) => {
+    const run = spawnSync(join(BIN, "matrixai-client"), args, { env, encoding: "utf8" });
+    assert.equal(run.status, 0, run.stderr);
+    return run.stdout;
+  };
+  const shared = client(["share", "--account-uri", "//Ferdie", "--work-dir", workDir, "--price-per-hour", "2", "--max-duration-hours", "6"]);
+  const machine = /machine ([0-9a-f-]{36})/.exec(shared)?.[1];
+  assert.ok(machine, shared);
+  const placed = client(["order", "place", "--machine", machine, "--hours", "1", "--spec", join(REPO_ROOT, "crates/pot/specs/iris-softmax.json")]);
+  const orderId = /order ([0-9a-f-]{36}) placed/.exec(placed)?.[1];
+  assert.ok(orderId, placed);
+
+  const charlie = testKey("//Charlie");
+  const { page, wallet, errors, close } = await openPage(browser, { nodeUrl: network.nodeUrl, wallet: [charlie] });
+  await page.goto(`${network.url}/orders?role=buyer`);
+  await page.getByLabel("Account").selectOption(charlie.address);
+  const row = page.locator(`tr[data-order="${orderId}"]`);
+  await row.waitFor({ timeout: 30_000 });
+  await row.getByRole("button", { name: "Renew" }).click();
+  const hours = row.getByLabel("Extra hours");
+  await hours.fill("6");
+  await row.getByText("Add 1 to 5 hours: the order may last at most 6 h and has 1.").waitFor();
+  assert.equal(await row.getByRole("button", { name: "Extend" }).isDisabled(), true);
+  await hours.fill("2");
+  await row.getByText("4 MAI more in escrow").waitFor();
+  await row.getByRole("button", { name: "Extend" }).click();
+  await row.getByRole("status").filter({ hasText: /^Renewed: 3 h in all/ }).waitFor({ timeout: 60_000 });
+  await row.locator("td:nth-child(5)").filter({ hasText: /^3$/ }).waitFor({ timeout: 30_000 });
+  assert.equal(wallet.signed, 1);
+  await screenshot(page, "renew");
+  assert.deepEqual(errors, []);
+  await close();
+  rmSync(workDir, { recursive: true, force: true });
 });

@@ -74,6 +74,9 @@ pub use subxt::transactions::Payload;
 )]
 pub mod runtime {}
 
+/// The chain's bound on an order's metadata (`OrderMetadata` in the hashrate market pallet),
+/// which carries the task spec in canonical JSON.
+pub const MAX_ORDER_METADATA_BYTES: usize = 2048;
 /// Client-chosen id of a machine: a UUID's 16 bytes.
 pub type MachineId = [u8; 16];
 /// Client-chosen id of an order: a UUID's 16 bytes.

@@ -50,6 +50,14 @@ pub async fn place(
     request: &OrderRequest,
     order_id: OrderId,
 ) -> Result<Placed, ClientError> {
+    let metadata = request.spec.canonical_json();
+    if metadata.len() > matrixai_chain::MAX_ORDER_METADATA_BYTES {
+        return Err(ClientError::Refused(format!(
+            "the spec takes {} bytes in canonical JSON, above the {} an order's metadata holds",
+            metadata.len(),
+            matrixai_chain::MAX_ORDER_METADATA_BYTES
+        )));
+    }
     let buyer = settings.buyer_account.keypair()?;
     let client = ChainClient::connect(&settings.node).await?;
     let machine_text = ids::uuid(&request.machine_id);
@@ -84,7 +92,7 @@ pub async fn place(
         request.machine_id,
         request.hours,
         limit,
-        request.spec.canonical_json(),
+        metadata,
     );
     let finalized = client.submit(&call, &buyer).await?;
     let placed = finalized.event::<runtime::hashrate_market::events::OrderPlaced>()?;

@@ -71,6 +71,7 @@ async fn start_indexer(node: &TestNode, dir: &Path) -> matrixai_indexer::Indexer
         max_lag: 10,
         batch_blocks: 512,
         ui_dir: None,
+        chain_spec: None,
     })
     .await
     .unwrap()
@@ -201,6 +202,18 @@ async fn the_agent_trains_delivers_and_proves_an_order() {
     assert_eq!(estimate["price_per_hour"], UNIT.to_string());
     assert_eq!(estimate["cost"], UNIT.to_string());
     assert_eq!(estimate["within_max_duration"], true);
+    // The bytes the UI puts in the order: the spec as `matrixai-pot` writes it.
+    assert_eq!(
+        estimate["spec_json"].as_str().unwrap().as_bytes(),
+        spec.canonical_json()
+    );
+    assert_eq!(estimate["spec_sha256"], hex::encode(spec.sha256()));
+    let mut too_long = iris.clone();
+    too_long["dataset"] = json!({"source": "csv", "uri": format!("https://example.org/{}", "d".repeat(2100)),
+        "sha256": "00".repeat(32), "rows": 150, "input_shape": [4], "classes": 3});
+    let (status, error) = estimate_for(too_long, machine.clone()).await;
+    assert_eq!(status, 422, "{error}");
+    assert!(error["error"].as_str().unwrap().contains("2048"), "{error}");
     let (status, error) = estimate_for(json!({"v": 1}), machine.clone()).await;
     assert_eq!(
         (status, error["code"].as_str()),

@@ -97,15 +97,21 @@ async fn an_honest_order_is_trained_verified_once_despite_a_validator_crash_and_
         .assert_moved(&buyer, placed_at, 0, "escrow held")
         .await;
 
-    // Dave's replay inputs appear just before the verifier process starts: crash him then.
+    // Dave's replay inputs appear just before the verifier process starts: crash him then. An
+    // iris order's replay keeps them for a few tens of milliseconds only, so they are watched
+    // every millisecond on a thread of their own (a 20 ms async poll once missed them).
     let inputs = network.validator_dir("//Dave").join("inputs");
-    tokio::time::timeout(ORDER_TIMEOUT, async {
-        while !has_files(&inputs) {
-            tokio::time::sleep(Duration::from_millis(20)).await;
+    let verifying = tokio::task::spawn_blocking(move || {
+        let deadline = std::time::Instant::now() + ORDER_TIMEOUT;
+        while !has_files(&inputs) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
         }
-    })
-    .await
-    .expect("the agent trains and proves, and Dave starts verifying");
+        has_files(&inputs)
+    });
+    assert!(
+        verifying.await.unwrap(),
+        "the agent trains and proves, and Dave starts verifying"
+    );
     dave.kill();
     let _dave = network.validator(0, "//Dave", 4).await;
 

@@ -264,6 +264,7 @@ async fn live_lag_benchmark(node: &TestNode) {
         max_lag: 10,
         batch_blocks: 512,
         ui_dir: None,
+        chain_spec: None,
     };
     let indexer = matrixai_indexer::Indexer::start(&config).await.unwrap();
     let base = format!("http://{}", indexer.address);

@@ -63,6 +63,11 @@ pub struct Config {
     /// the UI's `index.html` (the UI routes by path).
     #[arg(long, env = "MATRIXAI_UI_DIR")]
     pub ui_dir: Option<PathBuf>,
+    /// The chain spec of the chain followed (`matrixai-node build-spec --raw`, with bootnodes a
+    /// browser reaches over WebSocket), served at `/api/chain-spec` for the web UI's light
+    /// client.
+    #[arg(long, env = "MATRIXAI_CHAIN_SPEC")]
+    pub chain_spec: Option<PathBuf>,
 }
 
 impl Config {
@@ -75,6 +80,20 @@ impl Config {
             .clone()
             .unwrap_or_else(matrixai_chain::default_data_dir);
         format!("sqlite://{}", data_dir.join("indexer.db").display())
+    }
+}
+
+/// The chain spec's bytes, once they are known to be a JSON object.
+fn read_chain_spec(path: &std::path::Path) -> Result<axum::body::Bytes, RunError> {
+    let failed = |detail: String| RunError::ChainSpec {
+        path: path.to_path_buf(),
+        detail,
+    };
+    let bytes = std::fs::read(path).map_err(|error| failed(error.to_string()))?;
+    match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(serde_json::Value::Object(_)) => Ok(bytes.into()),
+        Ok(_) => Err(failed("not a JSON object".into())),
+        Err(error) => Err(failed(format!("not JSON: {error}"))),
     }
 }
 
@@ -92,6 +111,8 @@ pub enum RunError {
     },
     #[error("--ui-dir {0}: no index.html there (build the UI with `npm run build` in ui/)")]
     UiDir(PathBuf),
+    #[error("--chain-spec {path}: {detail}")]
+    ChainSpec { path: PathBuf, detail: String },
     #[error("the HTTP server failed: {0}")]
     Serve(std::io::Error),
 }
@@ -112,6 +133,11 @@ impl Indexer {
         {
             return Err(RunError::UiDir(dir.clone()));
         }
+        let chain_spec = config
+            .chain_spec
+            .as_deref()
+            .map(read_chain_spec)
+            .transpose()?;
         let database = db::Database::open(&config.database_url()).await?;
         let progress = Arc::new(follower::Progress::default());
         let committed = broadcast::channel(64).0;
@@ -127,6 +153,7 @@ impl Indexer {
         let follower = tokio::spawn(async move { follower.run(follower_shutdown).await });
         let mut state = api::AppState::new(database, progress, committed);
         state.max_lag = config.max_lag;
+        state.chain_spec = chain_spec;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|source| RunError::Listen {

@@ -14,6 +14,7 @@ use crate::spec::{DatasetSpec, Preprocess, TaskSpec, limits};
 
 /// Datasets vendored from the scikit-learn 1.9.1 wheel (`sklearn/datasets/data/`), BSD-3-Clause,
 /// see `crates/pot/data/LICENSE-scikit-learn`. Nothing is downloaded at run time.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BundledDataset {

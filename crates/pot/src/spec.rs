@@ -31,6 +31,7 @@ pub mod limits {
     pub const MAX_CLASSES: u32 = 100_000;
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TaskSpec {
@@ -52,6 +53,7 @@ pub struct TaskSpec {
     pub min_eval_accuracy_ppm: u32,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSpec {
@@ -60,6 +62,7 @@ pub struct ModelSpec {
     pub layers: Vec<LayerSpec>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum LayerSpec {
@@ -82,6 +85,7 @@ pub enum LayerSpec {
     Flatten,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "source", rename_all = "snake_case", deny_unknown_fields)]
 pub enum DatasetSpec {
@@ -101,6 +105,7 @@ pub enum DatasetSpec {
 
 /// Which rows evaluate the model: a ChaCha20 permutation of all rows from `seed`; the first
 /// `round_down(rows * eval_ppm / 1e6)` rows of it are the evaluation set, the rest train.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SplitSpec {
@@ -109,6 +114,7 @@ pub struct SplitSpec {
 }
 
 /// Feature scaling applied after the split (statistics from the training rows only).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Preprocess {
@@ -121,6 +127,7 @@ pub enum Preprocess {
 }
 
 /// Optimizers with PyTorch's update rules (`torch.optim.SGD`, `torch.optim.Adam`).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum OptimizerSpec {

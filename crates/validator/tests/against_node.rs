@@ -67,6 +67,7 @@ async fn start_indexer(node: &TestNode, dir: &Path) -> matrixai_indexer::Indexer
         max_lag: 10,
         batch_blocks: 512,
         ui_dir: None,
+        chain_spec: None,
     })
     .await
     .unwrap()

@@ -14,6 +14,8 @@ export type OrderPage = Schemas["OrderPage"];
 export type OrderDetail = Schemas["OrderDetail"];
 export type ReportList = Schemas["ReportList"];
 export type Role = Schemas["Role"];
+export type MachineDetail = Schemas["MachineDetail"];
+export type Estimate = Schemas["EstimateResponse"];
 
 /** A failed request, with the message a person should read. */
 export class IndexerError extends Error {
@@ -76,6 +78,12 @@ export const filterOptions = (signal?: AbortSignal) => post<FilterOptions>("/api
 
 export const myMachines = (owner: string, signal?: AbortSignal) =>
   post<MachinePage>("/api/machine/mine", { owner, page_size: 100 }, signal);
+
+export const machine = (id: string, signal?: AbortSignal) => get<MachineDetail>(`/api/machine/${encodeURIComponent(id)}`, signal);
+
+/** How long `spec` trains on the machine and what it costs; a 422 says which rule it breaks. */
+export const estimate = (spec: Schemas["TaskSpec"], machineId: string, signal?: AbortSignal) =>
+  post<Estimate>("/api/order/estimate", { spec, machine_id: machineId }, signal);
 
 export const myOrders = (account: string, role: Role, page: number, signal?: AbortSignal) =>
   post<OrderPage>("/api/order/mine", { account, role, page }, signal);

@@ -1,17 +1,23 @@
 // One connection to the chain for the whole UI, typed by the descriptors polkadot-api generated
-// from artifacts/metadata.scale (the metadata the Rust client is generated from).
+// from artifacts/metadata.scale (the metadata the Rust client is generated from): through a
+// node's RPC, or through a light client (smoldot, in a Web Worker) that syncs from the chain
+// spec's bootnodes and verifies what it reads.
 import { getMetadata, matrixai } from "@polkadot-api/descriptors";
 import { type ReactNode, createContext, useContext, useEffect, useMemo, useState } from "react";
-import type { PolkadotClient, TypedApi } from "polkadot-api";
+import { type PolkadotClient, type TypedApi, createClient } from "polkadot-api";
 import { WsEvent, createWsClient } from "polkadot-api/ws";
-import { nodeUrl } from "../settings";
+import { type Connection, connection } from "../settings";
 
 export type MatrixApi = TypedApi<typeof matrixai>;
 
-export type ChainStatus =
+/** The light client's view of the network (`system_health`), polled while it runs. */
+export type Health = { peers: number; isSyncing: boolean };
+
+export type ChainStatus = { via: Connection } & (
   | { state: "connecting"; url: string }
-  | { state: "connected"; url: string; finalized: number; best: number }
-  | { state: "failed"; url: string; error: string };
+  | { state: "connected"; url: string; finalized: number; best: number; health: Health | null }
+  | { state: "failed"; url: string; error: string }
+);
 
 /** The client and its typed API exist once the provider has mounted. */
 type Chain = { client: PolkadotClient | null; api: MatrixApi | null; status: ChainStatus };
@@ -19,36 +25,89 @@ type Chain = { client: PolkadotClient | null; api: MatrixApi | null; status: Cha
 const ChainContext = createContext<Chain | null>(null);
 
 export function ChainProvider({ children }: { children: ReactNode }) {
-  const url = nodeUrl();
-  const [status, setStatus] = useState<ChainStatus>({ state: "connecting", url });
+  const [via] = useState(connection);
+  const url = via.kind === "rpc" ? via.url : `light client (${via.chainSpecUrl})`;
+  const [status, setStatus] = useState<ChainStatus>({ via, state: "connecting", url });
   const [client, setClient] = useState<PolkadotClient | null>(null);
   useEffect(() => {
-    const connection = createWsClient(url, {
-      // The metadata is known offline: nothing is downloaded before the first query.
-      getMetadata,
-      onStatusChanged: (change) => {
-        if (change.type === WsEvent.ERROR || change.type === WsEvent.CLOSE) {
-          setStatus({ state: "failed", url, error: `The node at ${url} cannot be reached; retrying.` });
-        }
+    const failed = (error: string) => setStatus({ via, state: "failed", url, error });
+    let stopped = false;
+    let stop = () => {};
+    const started = via.kind === "rpc" ? Promise.resolve(rpcClient(via.url, failed)) : lightClient(via.chainSpecUrl);
+    started.then(
+      ({ client: connected, destroy }) => {
+        if (stopped) return destroy();
+        let best = 0;
+        let health: Health | null = null;
+        const bests = connected.bestBlocks$.subscribe((blocks) => {
+          best = blocks[0]?.number ?? best;
+        });
+        const finalized = connected.finalizedBlock$.subscribe({
+          next: (block) => setStatus({ via, state: "connected", url, finalized: block.number, best: Math.max(best, block.number), health }),
+          error: (error: Error) => failed(error.message),
+        });
+        // How many peers the light client has and whether it is still catching up.
+        const poll =
+          via.kind === "light"
+            ? setInterval(() => {
+                connected._request<Health>("system_health", []).then((next) => {
+                  health = next;
+                  setStatus((current) => (current.state === "connected" ? { ...current, health: next } : current));
+                }, () => {});
+              }, 2_000)
+            : undefined;
+        setClient(connected);
+        stop = () => {
+          clearInterval(poll);
+          bests.unsubscribe();
+          finalized.unsubscribe();
+          destroy();
+        };
       },
-    });
-    let best = 0;
-    const bests = connection.bestBlocks$.subscribe((blocks) => {
-      best = blocks[0]?.number ?? best;
-    });
-    const finalized = connection.finalizedBlock$.subscribe({
-      next: (block) => setStatus({ state: "connected", url, finalized: block.number, best: Math.max(best, block.number) }),
-      error: (error: Error) => setStatus({ state: "failed", url, error: error.message }),
-    });
-    setClient(connection);
+      (error: Error) => stopped || failed(`The light client could not start: ${error.message}`),
+    );
     return () => {
-      bests.unsubscribe();
-      finalized.unsubscribe();
-      connection.destroy();
+      stopped = true;
+      stop();
     };
-  }, [url]);
+  }, [via, url]);
   const chain = useMemo(() => ({ client, api: client?.getTypedApi(matrixai) ?? null, status }), [client, status]);
   return <ChainContext.Provider value={chain}>{children}</ChainContext.Provider>;
+}
+
+type Started = { client: PolkadotClient; destroy: () => void };
+
+function rpcClient(url: string, failed: (error: string) => void): Started {
+  const client = createWsClient(url, {
+    // The metadata is known offline: nothing is downloaded before the first query.
+    getMetadata,
+    onStatusChanged: (change) => {
+      if (change.type === WsEvent.ERROR || change.type === WsEvent.CLOSE) failed(`The node at ${url} cannot be reached; retrying.`);
+    },
+  });
+  return { client, destroy: () => client.destroy() };
+}
+
+/** smoldot and its WebAssembly load only when this mode is chosen: the first page stays small. */
+async function lightClient(chainSpecUrl: string): Promise<Started> {
+  const response = await fetch(chainSpecUrl).catch(() => null);
+  if (!response?.ok) throw new Error(`no chain spec at ${chainSpecUrl} (the indexer serves it with --chain-spec)`);
+  const chainSpec = await response.text();
+  const [{ getSmProvider }, { startFromWorker }, { default: SmoldotWorker }] = await Promise.all([
+    import("polkadot-api/sm-provider"),
+    import("polkadot-api/smoldot/from-worker"),
+    import("polkadot-api/smoldot/worker?worker"),
+  ]);
+  const smoldot = startFromWorker(new SmoldotWorker());
+  const chain = smoldot.addChain({ chainSpec });
+  const client = createClient(getSmProvider(() => chain), { getMetadata });
+  return {
+    client,
+    destroy: () => {
+      client.destroy();
+      void smoldot.terminate();
+    },
+  };
 }
 
 export function useChain(): Chain {

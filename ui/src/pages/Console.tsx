@@ -3,7 +3,9 @@
 import { useEffect, useRef } from "react";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
+import { order } from "../api/indexer";
 import { type LogRecord, useOrderLog } from "../api/useOrderLog";
+import { useQuery } from "../api/useQuery";
 import { Empty } from "../components/States";
 import { Link, useLocation } from "../router";
 
@@ -21,6 +23,8 @@ export default function Console({ id }: { id: string }) {
   const { query } = useLocation();
   const placedAt = query.get("placed_at");
   const { records, connection } = useOrderLog(id, placedAt ? Number(placedAt) : null);
+  // The machine, for ordering again with changed parameters.
+  const detail = useQuery(`${id}:${placedAt}`, (signal) => order(id, placedAt, signal));
   const data = curves(records);
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
@@ -74,6 +78,13 @@ export default function Console({ id }: { id: string }) {
       </p>
       {data[0].length === 0 && <Empty>No metrics yet: the curves appear as the trainer's agent logs its progress.</Empty>}
       <div ref={box} className="chart" aria-label="Loss and accuracy by step" role="img" />
+      {detail.state === "ready" && (
+        <p>
+          <Link href={`/rent?machine=${detail.data.order.machine_id}&from=${id}&placed_at=${detail.data.order.placed_at}`}>
+            Change parameters and place a new order from this spec
+          </Link>
+        </p>
+      )}
     </section>
   );
 }

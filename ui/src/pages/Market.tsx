@@ -6,7 +6,7 @@ import { type Query, useQuery } from "../api/useQuery";
 import { Pager } from "../components/Pager";
 import { Empty, Failed, Loading } from "../components/States";
 import { formatAmount, formatMemory, formatPercent, parseAmount, shortId } from "../format";
-import { navigate, useLocation } from "../router";
+import { Link, navigate, useLocation } from "../router";
 
 export const PAGE_SIZE = 20;
 
@@ -223,6 +223,9 @@ function Results({ page, onPage }: { page: Query<MachinePage>; onPage: (n: numbe
               <th scope="col">Performance</th>
               <th scope="col">Reliability</th>
               <th scope="col">Status</th>
+              <th scope="col">
+                <span className="visually-hidden">Rent</span>
+              </th>
             </tr>
           </thead>
           <tbody>
@@ -271,6 +274,13 @@ function MachineRow({ machine }: { machine: MachineView }) {
       </td>
       <td>{machine.new ? <span className="badge">new</span> : formatPercent(machine.reliability)}</td>
       <td>{machine.available ? "available" : machine.rented_by ? "rented" : "unlisted"}</td>
+      <td>
+        {machine.available && (
+          <Link href={`/rent?machine=${machine.machine_id}`} aria-label={`Rent machine ${shortId(machine.machine_id)}`}>
+            Rent
+          </Link>
+        )}
+      </td>
     </tr>
   );
 }

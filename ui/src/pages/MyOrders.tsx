@@ -1,11 +1,14 @@
 // My Orders: the signed-in account's orders as buyer and as seller, newest first, with their
-// status; each opens its details.
-import { type OrderView, type Role, myOrders } from "../api/indexer";
+// status; each opens its details, and a buyer renews an order still training.
+import { type FormEvent, useEffect, useState } from "react";
+import { type OrderView, type Role, indexedAfter, myOrders } from "../api/indexer";
 import { useQuery } from "../api/useQuery";
 import { useAccounts } from "../chain/accounts";
+import { useChain } from "../chain/ChainProvider";
+import { type Progress, TxFailure, progressText, submit } from "../chain/submit";
 import { Pager } from "../components/Pager";
 import { Empty, Failed, Loading } from "../components/States";
-import { formatAmount, sameAccount, shortId } from "../format";
+import { chainId, formatAmount, sameAccount, shortId } from "../format";
 import { Link, navigate, useLocation } from "../router";
 
 const ROLES: { value: Role; label: string }[] = [
@@ -31,7 +34,8 @@ function Orders({ account }: { account: string }) {
   const { query } = useLocation();
   const role = (ROLES.find((r) => r.value === query.get("role"))?.value ?? "any") as Role;
   const page = Math.max(1, Number(query.get("page")) || 1);
-  const orders = useQuery(`${account}:${role}:${page}`, (signal) => myOrders(account, role, page, signal));
+  const [version, setVersion] = useState(0);
+  const orders = useQuery(`${account}:${role}:${page}:${version}`, (signal) => myOrders(account, role, page, signal));
   const go = (next: { role?: Role; page?: number }) => {
     const params = new URLSearchParams();
     const nextRole = next.role ?? role;
@@ -70,11 +74,14 @@ function Orders({ account }: { account: string }) {
                     <th scope="col">Escrow</th>
                     <th scope="col">Placed in</th>
                     <th scope="col">Verdict</th>
+                    <th scope="col">
+                      <span className="visually-hidden">Actions</span>
+                    </th>
                   </tr>
                 </thead>
                 <tbody>
                   {orders.data.items.map((order) => (
-                    <OrderRow key={`${order.order_id}:${order.placed_at}`} order={order} account={account} />
+                    <OrderRow key={`${order.order_id}:${order.placed_at}`} order={order} account={account} onChanged={() => setVersion((n) => n + 1)} />
                   ))}
                 </tbody>
               </table>
@@ -86,7 +93,7 @@ function Orders({ account }: { account: string }) {
   );
 }
 
-function OrderRow({ order, account }: { order: OrderView; account: string }) {
+function OrderRow({ order, account, onChanged }: { order: OrderView; account: string; onChanged: () => void }) {
   const asBuyer = sameAccount(order.buyer, account);
   return (
     <tr data-order={order.order_id}>
@@ -106,7 +113,79 @@ function OrderRow({ order, account }: { order: OrderView; account: string }) {
       <td>{formatAmount(order.escrow)}</td>
       <td>#{order.placed_at}</td>
       <td>{order.verdict ?? "—"}</td>
+      <td>{asBuyer && order.status === "training" && <Renew order={order} onRenewed={onChanged} />}</td>
     </tr>
+  );
+}
+
+type Terms = { hours: number; maxHours: number; pricePerHour: bigint };
+type Action = { state: "idle" } | { state: "busy"; progress: Progress } | { state: "done"; text: string } | { state: "failed"; text: string };
+
+/** Extends an order in training (`renew_order`) at the price and longest duration it was placed at. */
+function Renew({ order, onRenewed }: { order: OrderView; onRenewed: () => void }) {
+  const { api } = useChain();
+  const { selected } = useAccounts();
+  const [open, setOpen] = useState(false);
+  const [terms, setTerms] = useState<Terms | "gone" | null>(null);
+  const [extra, setExtra] = useState("1");
+  const [action, setAction] = useState<Action>({ state: "idle" });
+  useEffect(() => {
+    if (!open || !api) return;
+    // The order's own snapshot on chain: its hours so far and the most it may reach.
+    api.query.HashrateMarket.Orders.getValue(chainId(order.order_id)).then(
+      (live) => setTerms(live ? { hours: live.duration_hours, maxHours: live.max_duration_hours, pricePerHour: live.price_per_hour } : "gone"),
+      () => setTerms(null),
+    );
+  }, [open, api, order.order_id]);
+  const extraValue = /^\d+$/.test(extra) ? Number(extra) : NaN;
+  const problem =
+    terms === "gone"
+      ? "This order is no longer open on chain."
+      : terms && !(extraValue >= 1 && terms.hours + extraValue <= terms.maxHours)
+        ? `Add 1 to ${terms.maxHours - terms.hours} hours: the order may last at most ${terms.maxHours} h and has ${terms.hours}.`
+        : null;
+  const renew = async (event: FormEvent) => {
+    event.preventDefault();
+    if (!api || !selected || !terms || terms === "gone" || problem || action.state === "busy") return;
+    setAction({ state: "busy", progress: "signing" });
+    try {
+      const tx = api.tx.HashrateMarket.renew_order({ order_id: chainId(order.order_id), duration_hours: extraValue });
+      const finalized = await submit(tx, selected.signer, (progress) => setAction({ state: "busy", progress }));
+      setAction({ state: "done", text: `Renewed: ${terms.hours + extraValue} h in all (block #${finalized.block}).` });
+      await indexedAfter(finalized.block);
+      onRenewed();
+    } catch (error) {
+      setAction({ state: "failed", text: error instanceof TxFailure ? error.message : String(error) });
+    }
+  };
+  if (!open) {
+    return (
+      <button type="button" onClick={() => setOpen(true)}>
+        Renew
+      </button>
+    );
+  }
+  return (
+    <form className="renew" onSubmit={renew} aria-label={`Renew order ${shortId(order.order_id)}`}>
+      <label>
+        Extra hours
+        <input inputMode="numeric" value={extra} onChange={(event) => setExtra(event.target.value)} aria-invalid={!!problem} size={4} />
+      </label>
+      {terms && terms !== "gone" && extraValue >= 1 && !problem && <small>{formatAmount(terms.pricePerHour * BigInt(extraValue))} more in escrow</small>}
+      <button type="submit" className="primary" disabled={!terms || !!problem || action.state === "busy" || !selected}>
+        Extend
+      </button>
+      {problem && <p className="field-error">{problem}</p>}
+      <span aria-live="polite">
+        {action.state === "busy" && progressText(action.progress)}
+        {action.state === "done" && <span role="status">{action.text}</span>}
+        {action.state === "failed" && (
+          <span className="error" role="alert">
+            {action.text}
+          </span>
+        )}
+      </span>
+    </form>
   );
 }
 

@@ -46,6 +46,8 @@ pub struct AppState {
     /// [`Self::stuck_after`].
     pub max_lag: u64,
     pub stuck_after: std::time::Duration,
+    /// Served at `/api/chain-spec` when the indexer was given one.
+    pub chain_spec: Option<axum::body::Bytes>,
     metrics: PrometheusHandle,
 }
 
@@ -62,6 +64,7 @@ impl AppState {
             logs: broadcast::channel(1024).0,
             max_lag: 10,
             stuck_after: std::time::Duration::from_secs(60),
+            chain_spec: None,
             metrics: prometheus(),
         }
     }
@@ -107,6 +110,7 @@ fn prometheus() -> PrometheusHandle {
         drills::list,
         status::stats,
         status::health,
+        status::chain_spec,
     ),
     components(schemas(ErrorBody))
 )]
@@ -130,6 +134,7 @@ pub fn router(state: AppState, ui_dir: Option<&Path>) -> Router {
         .route("/api/drill", post(drills::add))
         .route("/api/machine/{id}/drills", get(drills::list))
         .route("/api/stats", get(status::stats))
+        .route("/api/chain-spec", get(status::chain_spec))
         .route("/health", get(status::health))
         .route("/metrics", get(status::metrics))
         .route("/api/{*unknown}", any(not_found))

@@ -300,7 +300,8 @@ pub async fn events_where(db: &Database, condition: Cond) -> Result<Vec<EventVie
 #[serde(deny_unknown_fields)]
 pub struct EstimateRequest {
     /// The task spec (docs/proof-of-training.md, "Task spec"), as the order's metadata carries it.
-    #[schema(value_type = Object)]
+    /// Read as any JSON, so that a spec that does not fit says why in a 422 (`invalid_spec`).
+    #[schema(value_type = matrixai_pot::TaskSpec)]
     pub spec: serde_json::Value,
     pub machine_id: String,
 }
@@ -309,6 +310,10 @@ pub struct EstimateRequest {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EstimateResponse {
     pub machine_id: String,
+    /// The spec in canonical JSON: the bytes to send as `place_order`'s `metadata`.
+    pub spec_json: String,
+    /// Its sha256 (hex), the id the trainer and validator know the spec by.
+    pub spec_sha256: String,
     /// Seconds, by part, and in total.
     pub download_s: f64,
     pub train_s: f64,
@@ -344,6 +349,14 @@ pub async fn estimate(
     let spec_bytes = serde_json::to_vec(&request.spec).expect("a JSON value serializes");
     let spec = matrixai_pot::TaskSpec::from_json(&spec_bytes)
         .map_err(|error| invalid(format!("spec: {error}")))?;
+    let spec_json = spec.canonical_json();
+    if spec_json.len() > matrixai_chain::MAX_ORDER_METADATA_BYTES {
+        return Err(invalid(format!(
+            "spec: {} bytes in canonical JSON, above the {} an order's metadata holds on chain",
+            spec_json.len(),
+            matrixai_chain::MAX_ORDER_METADATA_BYTES
+        )));
+    }
     let select = Query::select()
         .columns(crate::store::MACHINE_COLUMNS)
         .from("machines")
@@ -373,6 +386,8 @@ pub async fn estimate(
     let price = machine.price_per_hour.filter(|_| machine.listed);
     Ok(ApiJson(EstimateResponse {
         machine_id,
+        spec_sha256: hex::encode(spec.sha256()),
+        spec_json: String::from_utf8(spec_json).expect("serde_json writes UTF-8"),
         download_s: estimate.download_s,
         train_s: estimate.train_s,
         checkpoint_s: estimate.checkpoint_s,

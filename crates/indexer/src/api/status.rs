@@ -127,6 +127,23 @@ pub struct Health {
     pub error: Option<String>,
 }
 
+/// The chain spec of the chain followed, for a light client (the web UI's smoldot).
+#[utoipa::path(get, path = "/api/chain-spec",
+    responses((status = 200, description = "the raw chain spec", content_type = "application/json", body = Object),
+        (status = 404, body = super::ErrorBody, description = "the indexer was started without `--chain-spec`")))]
+pub async fn chain_spec(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let spec = state.chain_spec.clone().ok_or_else(|| {
+        ApiError::not_found(
+            "this indexer serves no chain spec: start it with --chain-spec FILE (MATRIXAI_CHAIN_SPEC)",
+        )
+    })?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        spec,
+    )
+        .into_response())
+}
+
 /// 200 while the follower keeps up; 503 when it is disconnected, or behind by more than the
 /// allowed lag without progress for a while (stuck).
 #[utoipa::path(get, path = "/health", responses((status = 200, body = Health), (status = 503, body = Health)))]

@@ -106,6 +106,7 @@ impl TestIndexer {
             max_lag: 10,
             batch_blocks: 512,
             ui_dir: None,
+            chain_spec: None,
         };
         let indexer = Indexer::start(&config)
             .await
