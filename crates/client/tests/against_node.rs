@@ -208,6 +208,11 @@ async fn the_agent_trains_delivers_and_proves_an_order() {
         spec.canonical_json()
     );
     assert_eq!(estimate["spec_sha256"], hex::encode(spec.sha256()));
+    // The rest is the estimate itself, which the agent's own quote must match below.
+    let mut estimate = estimate;
+    let fields = estimate.as_object_mut().unwrap();
+    fields.remove("spec_json");
+    fields.remove("spec_sha256");
     let mut too_long = iris.clone();
     too_long["dataset"] = json!({"source": "csv", "uri": format!("https://example.org/{}", "d".repeat(2100)),
         "sha256": "00".repeat(32), "rows": 150, "input_shape": [4], "classes": 3});

@@ -5,6 +5,7 @@
 import { getMetadata, matrixai } from "@polkadot-api/descriptors";
 import { type ReactNode, createContext, useContext, useEffect, useMemo, useState } from "react";
 import { type PolkadotClient, type TypedApi, createClient } from "polkadot-api";
+import type { Chain as SmoldotChain } from "polkadot-api/smoldot";
 import { WsEvent, createWsClient } from "polkadot-api/ws";
 import { type Connection, connection } from "../settings";
 
@@ -99,8 +100,20 @@ async function lightClient(chainSpecUrl: string): Promise<Started> {
     import("polkadot-api/smoldot/worker?worker"),
   ]);
   const smoldot = startFromWorker(new SmoldotWorker());
-  const chain = smoldot.addChain({ chainSpec });
-  const client = createClient(getSmProvider(() => chain), { getMetadata });
+  // Awaited here, so that a chain spec smoldot refuses says why; polkadot-api asks for a new
+  // chain whenever it restarts the connection, and a chain serves one connection only.
+  let first: SmoldotChain | null = await smoldot.addChain({ chainSpec }).catch((error: Error) => {
+    void smoldot.terminate();
+    throw error;
+  });
+  const client = createClient(
+    getSmProvider(() => {
+      const chain = first ?? smoldot.addChain({ chainSpec });
+      first = null;
+      return chain;
+    }),
+    { getMetadata },
+  );
   return {
     client,
     destroy: () => {

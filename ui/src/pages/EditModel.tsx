@@ -9,6 +9,7 @@ import { useAccounts } from "../chain/accounts";
 import { useChain } from "../chain/ChainProvider";
 import { type Progress, TxFailure, progressText, submit } from "../chain/submit";
 import { Empty, Failed, Loading } from "../components/States";
+import { TxStatus } from "../components/TxStatus";
 import { chainAddress, chainId, formatAmount, parseAmount, shortId } from "../format";
 import { Link, navigate, useLocation } from "../router";
 import {
@@ -53,15 +54,21 @@ function Loader({ machineId, from, placedAt }: { machineId: string; from: string
     if (!from) return { name: TEMPLATES[0]!.name, spec: TEMPLATES[0]!.spec };
     const detail = await order(from, placedAt, signal);
     try {
-      return { name: `order:${from}`, spec: JSON.parse(detail.order.metadata) as TaskSpec };
+      const spec = JSON.parse(detail.order.metadata) as TaskSpec;
+      toDraft(spec);
+      if (!Array.isArray(spec.model.layers) || spec.model.layers.length === 0) throw new Error("no layers");
+      return { name: `order:${from}`, spec };
     } catch {
       throw new Error(`Order ${shortId(from)}'s metadata is not a task spec; start from an example instead.`);
     }
   });
-  if (machine.state === "loading" || start.state === "loading") return <Loading what="the machine and the spec" />;
+  // Another machine or spec in the address: the form starts over once they are loaded.
+  if (machine.state === "loading" || machine.stale || start.state === "loading" || start.stale) {
+    return <Loading what="the machine and the spec" />;
+  }
   if (machine.state === "failed") return <Failed error={machine.error} retry={machine.retry} />;
   if (start.state === "failed") return <Failed error={start.error} retry={start.retry} />;
-  return <OrderForm machine={machine.data.machine} start={start.data} from={from} />;
+  return <OrderForm key={`${machineId}:${from}:${placedAt}`} machine={machine.data.machine} start={start.data} from={from} />;
 }
 
 type SpecCheck =
@@ -70,7 +77,12 @@ type SpecCheck =
   | { spec: string; state: "invalid"; message: string }
   | { spec: string; state: "failed"; error: Error };
 
-type Action = { state: "idle" } | { state: "busy"; progress: Progress | "indexing" } | { state: "failed"; text: string };
+type Action =
+  | { state: "idle" }
+  | { state: "busy"; progress: Progress | "indexing" }
+  | { state: "failed"; text: string }
+  /** On chain and final: the form never sends it again, whatever the indexer says. */
+  | { state: "placed"; id: string; block: number; lagging: string | null };
 
 function OrderForm({ machine, start, from }: { machine: MachineView; start: { name: string; spec: TaskSpec }; from: string | null }) {
   const { api, status } = useChain();
@@ -127,7 +139,9 @@ function OrderForm({ machine, start, from }: { machine: MachineView; start: { na
     ? "This machine is not on the market: its owner has no offer out."
     : machine.rented_by
       ? `This machine is training order ${shortId(machine.rented_by)}; it takes a new order when that one ends.`
-      : (hours !== null || estimated) && !(hoursValue >= 1 && hoursValue <= maxHours)
+      : estimated && estimated.hours > maxHours
+        ? `The estimate needs ${estimated.hours} hours, more than this machine's longest order (${maxHours} h): train fewer epochs or choose another machine.`
+        : (hours !== null || estimated) && !(hoursValue >= 1 && hoursValue <= maxHours)
         ? `The order must last 1 to ${maxHours} hours (the machine's longest order).`
         : estimated && hoursValue < estimated.hours
           ? `The machine's agent refuses an order shorter than its estimate: order at least ${estimated.hours} hours.`
@@ -145,12 +159,13 @@ function OrderForm({ machine, start, from }: { machine: MachineView; start: { na
       : balance !== null && escrow !== null && balance < escrow
         ? `Your free balance of ${formatAmount(balance)} does not cover the ${formatAmount(escrow)} the order holds in escrow; claim tokens from the faucet.`
         : null;
-  const busy = action.state === "busy";
+  const busy = action.state === "busy" || action.state === "placed";
   const ready = !!estimated && !specProblem && !termsProblem && !signProblem;
 
   const place = async (event: FormEvent) => {
     event.preventDefault();
     if (!ready || busy || !api || !selected || !estimated || limitValue === null) return;
+    // Nothing is sent twice: the button stays disabled from here until the page moves on.
     const id = newOrderId();
     setAction({ state: "busy", progress: "signing" });
     try {
@@ -164,10 +179,14 @@ function OrderForm({ machine, start, from }: { machine: MachineView; start: { na
       });
       const finalized = await submit(tx, selected.signer, (progress) => setAction({ state: "busy", progress }));
       setAction({ state: "busy", progress: "indexing" });
-      await indexedAfter(finalized.block);
-      navigate(`/orders/${id}?placed_at=${finalized.block}`);
+      try {
+        await indexedAfter(finalized.block);
+        navigate(`/orders/${id}?placed_at=${finalized.block}`);
+      } catch (error) {
+        setAction({ state: "placed", id, block: finalized.block, lagging: error instanceof Error ? error.message : String(error) });
+      }
     } catch (error) {
-      setAction({ state: "failed", text: error instanceof TxFailure || error instanceof IndexerError ? error.message : String(error) });
+      setAction({ state: "failed", text: error instanceof TxFailure ? error.message : String(error) });
     }
   };
 
@@ -269,14 +288,23 @@ function OrderForm({ machine, start, from }: { machine: MachineView; start: { na
       <button type="submit" className="primary" disabled={!ready || busy}>
         Place order
       </button>
-      <div aria-live="polite">
-        {action.state === "busy" && <p>Placing the order: {action.progress === "indexing" ? "final; waiting for the indexer…" : progressText(action.progress)}</p>}
-        {action.state === "failed" && (
-          <p className="error" role="alert">
-            {action.text}
-          </p>
-        )}
-      </div>
+      <TxStatus
+        tx={
+          action.state === "busy"
+            ? { state: "busy", text: `Placing the order: ${action.progress === "indexing" ? "final; waiting for the indexer…" : progressText(action.progress)}` }
+            : action.state === "placed"
+              ? {
+                  state: "done",
+                  text: (
+                    <>
+                      Order placed in block #{action.block}. {action.lagging}{" "}
+                      <Link href={`/orders/${action.id}?placed_at=${action.block}`}>Open order {shortId(action.id)}</Link>
+                    </>
+                  ),
+                }
+              : action
+        }
+      />
     </form>
   );
 }
@@ -378,6 +406,9 @@ function Layers(props: Omit<FieldProps, "path" | "label">) {
     const [layer] = next.splice(index, 1);
     next.splice(index + by, 0, layer!);
     update(next);
+    // Rows are keyed by position: the focus follows the layer, not the slot it left.
+    const direction = by < 0 ? "up" : "down";
+    requestAnimationFrame(() => document.querySelector<HTMLButtonElement>(`[aria-label="Move layer ${index + by + 1} ${direction}"]`)?.focus());
   };
   return (
     <fieldset>

@@ -7,6 +7,7 @@ import { type Account, useAccounts } from "../chain/accounts";
 import { useChain } from "../chain/ChainProvider";
 import { TxFailure, progressText, submit } from "../chain/submit";
 import { Failed, Loading } from "../components/States";
+import { TxStatus } from "../components/TxStatus";
 import type { WorkMessage, WorkRequest } from "../faucet/work.worker";
 import { formatAmount } from "../format";
 import { Link } from "../router";
@@ -38,7 +39,7 @@ export function Faucet() {
         Test tokens (MAI) for trying the marketplace: one claim per account a day. The chain asks for a little work
         instead of a fee, so an account that holds nothing can claim; this page does that work for you.
       </p>
-      {selected ? <Claim account={selected} /> : <NoAccount />}
+      {selected ? <Claim key={selected.address} account={selected} /> : <NoAccount />}
     </section>
   );
 }
@@ -155,26 +156,28 @@ function Claim({ account }: { account: Account }) {
       <button type="button" className="primary" disabled={busy || limits.nextClaimAt !== null} onClick={claim}>
         Claim {formatAmount(limits.amount, 0)}
       </button>
-      <div aria-live="polite">
-        {step.state === "working" && (
-          <p>
-            Solving the work ({limits.difficulty} zero bits):{" "}
-            <progress max={1} value={Math.min(1, step.tried / step.expected)} aria-label="Work solved" />{" "}
-            {step.tried.toLocaleString()} hashes tried, about {step.expected.toLocaleString()} expected
-          </p>
-        )}
-        {step.state === "submitting" && <p>{step.detail}</p>}
-        {step.state === "claimed" && (
-          <p className="success" role="status">
-            Claimed {formatAmount(step.amount)} in block #{step.block}. Next claim from block #{step.nextClaimAt}.
-          </p>
-        )}
-        {step.state === "failed" && (
-          <p className="error" role="alert">
-            {step.error}
-          </p>
-        )}
-      </div>
+      <TxStatus
+        tx={
+          step.state === "working"
+            ? {
+                state: "busy",
+                text: (
+                  <>
+                    Solving the work ({limits.difficulty} zero bits):{" "}
+                    <progress max={1} value={Math.min(1, step.tried / step.expected)} aria-label="Work solved" />{" "}
+                    {step.tried.toLocaleString()} hashes tried, about {step.expected.toLocaleString()} expected
+                  </>
+                ),
+              }
+            : step.state === "submitting"
+              ? { state: "busy", text: step.detail }
+              : step.state === "claimed"
+                ? { state: "done", text: `Claimed ${formatAmount(step.amount)} in block #${step.block}. Next claim from block #${step.nextClaimAt}.` }
+                : step.state === "failed"
+                  ? { state: "failed", text: step.error }
+                  : { state: "idle" }
+        }
+      />
     </div>
   );
 }

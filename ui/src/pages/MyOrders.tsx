@@ -8,6 +8,7 @@ import { useChain } from "../chain/ChainProvider";
 import { type Progress, TxFailure, progressText, submit } from "../chain/submit";
 import { Pager } from "../components/Pager";
 import { Empty, Failed, Loading } from "../components/States";
+import { TxStatus } from "../components/TxStatus";
 import { chainId, formatAmount, sameAccount, shortId } from "../format";
 import { Link, navigate, useLocation } from "../router";
 
@@ -126,34 +127,41 @@ function Renew({ order, onRenewed }: { order: OrderView; onRenewed: () => void }
   const { api } = useChain();
   const { selected } = useAccounts();
   const [open, setOpen] = useState(false);
-  const [terms, setTerms] = useState<Terms | "gone" | null>(null);
+  const [terms, setTerms] = useState<Terms | "gone" | { unread: string } | null>(null);
   const [extra, setExtra] = useState("1");
   const [action, setAction] = useState<Action>({ state: "idle" });
+  const [reads, setReads] = useState(0);
   useEffect(() => {
     if (!open || !api) return;
-    // The order's own snapshot on chain: its hours so far and the most it may reach.
+    // The order's own snapshot on chain: its hours so far and the most it may reach. Read
+    // again after each renewal.
     api.query.HashrateMarket.Orders.getValue(chainId(order.order_id)).then(
       (live) => setTerms(live ? { hours: live.duration_hours, maxHours: live.max_duration_hours, pricePerHour: live.price_per_hour } : "gone"),
-      () => setTerms(null),
+      (error: Error) => setTerms({ unread: `The order could not be read from the chain: ${error.message}` }),
     );
-  }, [open, api, order.order_id]);
+  }, [open, api, order.order_id, reads]);
   const extraValue = /^\d+$/.test(extra) ? Number(extra) : NaN;
   const problem =
     terms === "gone"
       ? "This order is no longer open on chain."
-      : terms && !(extraValue >= 1 && terms.hours + extraValue <= terms.maxHours)
+      : terms && "unread" in terms
+        ? terms.unread
+        : terms && !(extraValue >= 1 && terms.hours + extraValue <= terms.maxHours)
         ? `Add 1 to ${terms.maxHours - terms.hours} hours: the order may last at most ${terms.maxHours} h and has ${terms.hours}.`
         : null;
   const renew = async (event: FormEvent) => {
     event.preventDefault();
-    if (!api || !selected || !terms || terms === "gone" || problem || action.state === "busy") return;
+    if (!api || !selected || !terms || terms === "gone" || "unread" in terms || problem || action.state === "busy") return;
     setAction({ state: "busy", progress: "signing" });
     try {
       const tx = api.tx.HashrateMarket.renew_order({ order_id: chainId(order.order_id), duration_hours: extraValue });
       const finalized = await submit(tx, selected.signer, (progress) => setAction({ state: "busy", progress }));
       setAction({ state: "done", text: `Renewed: ${terms.hours + extraValue} h in all (block #${finalized.block}).` });
-      await indexedAfter(finalized.block);
-      onRenewed();
+      setReads((n) => n + 1);
+      // Final on chain: a lagging indexer delays the list, it does not undo the renewal.
+      await indexedAfter(finalized.block).then(onRenewed, () =>
+        setAction({ state: "done", text: `Renewed: ${terms.hours + extraValue} h in all (block #${finalized.block}); the list shows it once the indexer catches up.` }),
+      );
     } catch (error) {
       setAction({ state: "failed", text: error instanceof TxFailure ? error.message : String(error) });
     }
@@ -169,22 +177,14 @@ function Renew({ order, onRenewed }: { order: OrderView; onRenewed: () => void }
     <form className="renew" onSubmit={renew} aria-label={`Renew order ${shortId(order.order_id)}`}>
       <label>
         Extra hours
-        <input inputMode="numeric" value={extra} onChange={(event) => setExtra(event.target.value)} aria-invalid={!!problem} size={4} />
+        <input inputMode="numeric" value={extra} onChange={(event) => setExtra(event.target.value)} aria-invalid={!!problem} size={4} autoFocus />
       </label>
-      {terms && terms !== "gone" && extraValue >= 1 && !problem && <small>{formatAmount(terms.pricePerHour * BigInt(extraValue))} more in escrow</small>}
+      {terms && terms !== "gone" && !("unread" in terms) && extraValue >= 1 && !problem && <small>{formatAmount(terms.pricePerHour * BigInt(extraValue))} more in escrow</small>}
       <button type="submit" className="primary" disabled={!terms || !!problem || action.state === "busy" || !selected}>
         Extend
       </button>
       {problem && <p className="field-error">{problem}</p>}
-      <span aria-live="polite">
-        {action.state === "busy" && progressText(action.progress)}
-        {action.state === "done" && <span role="status">{action.text}</span>}
-        {action.state === "failed" && (
-          <span className="error" role="alert">
-            {action.text}
-          </span>
-        )}
-      </span>
+      <TxStatus tx={action.state === "busy" ? { state: "busy", text: progressText(action.progress) } : action} />
     </form>
   );
 }

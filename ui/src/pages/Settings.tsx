@@ -27,7 +27,7 @@ export function Settings() {
   return (
     <section aria-labelledby="settings-title">
       <h1 id="settings-title">Settings</h1>
-      <p role="status" data-testid="connection-status">
+      <p data-testid="connection-status">
         Now:{" "}
         {status.state === "connected"
           ? `connected through ${status.via.kind === "light" ? "the light client" : status.url}, block #${status.finalized} finalized, #${status.best} best${

@@ -7,6 +7,7 @@ import { useAccounts } from "../chain/accounts";
 import { useChain } from "../chain/ChainProvider";
 import { type Progress, TxFailure, progressText, submit } from "../chain/submit";
 import { Empty, Failed, Loading } from "../components/States";
+import { TxStatus } from "../components/TxStatus";
 import { chainId, formatAmount, formatMemory, parseAmount, shortId } from "../format";
 
 export function ShareDevice() {
@@ -72,8 +73,10 @@ function MachineCard({ machine, maxHours, onChanged }: { machine: MachineView; m
     try {
       const finalized = await submit(tx, selected.signer, (progress) => setAction({ state: "busy", what, progress }));
       setAction({ state: "done", text: done });
-      await indexedAfter(finalized.block);
-      onChanged();
+      // Final on chain: a lagging indexer delays the card, it does not undo the change.
+      await indexedAfter(finalized.block).then(onChanged, () =>
+        setAction({ state: "done", text: `${done} This page shows it once the indexer catches up.` }),
+      );
     } catch (error) {
       setAction({ state: "failed", text: error instanceof TxFailure ? error.message : String(error) });
     }
@@ -145,23 +148,7 @@ function MachineCard({ machine, maxHours, onChanged }: { machine: MachineView; m
         </button>
       </form>
       {offerError && <p className="field-error">{offerError}</p>}
-      <div aria-live="polite">
-        {action.state === "busy" && (
-          <p>
-            {action.what}: {progressText(action.progress)}
-          </p>
-        )}
-        {action.state === "done" && (
-          <p className="success" role="status">
-            {action.text}
-          </p>
-        )}
-        {action.state === "failed" && (
-          <p className="error" role="alert">
-            {action.text}
-          </p>
-        )}
-      </div>
+      <TxStatus tx={action.state === "busy" ? { state: "busy", text: `${action.what}: ${progressText(action.progress)}` } : action} />
     </li>
   );
 }
