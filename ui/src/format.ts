@@ -18,6 +18,11 @@ export function formatAmount(smallest: string | bigint, digits = 4): string {
   return `${sign}${grouped}${fraction ? `.${fraction}` : ""} ${SYMBOL}`;
 }
 
+/** 1500000000000n → "1.5": an amount as a field holding MAI shows it, the inverse of [`parseAmount`]. */
+export function amountInput(smallest: string | bigint): string {
+  return formatAmount(smallest, DECIMALS).replace(` ${SYMBOL}`, "").replaceAll(",", "");
+}
+
 /** "1.5" (MAI) → 1500000000000n; `null` for anything that is not a non-negative amount. */
 export function parseAmount(text: string): bigint | null {
   const match = /^\s*(\d+)(?:\.(\d*))?\s*$/.exec(text);

@@ -10,7 +10,7 @@ import { useChain } from "../chain/ChainProvider";
 import { type Progress, TxFailure, progressText, submit } from "../chain/submit";
 import { Empty, Failed, Loading } from "../components/States";
 import { TxStatus } from "../components/TxStatus";
-import { chainAddress, chainId, formatAmount, parseAmount, shortId } from "../format";
+import { amountInput, chainAddress, chainId, formatAmount, parseAmount, shortId } from "../format";
 import { Link, navigate, useLocation } from "../router";
 import {
   DATASET_DEFAULTS,
@@ -91,7 +91,7 @@ function OrderForm({ machine, start, from }: { machine: MachineView; start: { na
   const [draft, setDraft] = useState<Draft>(() => toDraft(start.spec));
   const [hours, setHours] = useState<string | null>(null);
   const offerPrice = machine.price_per_hour ? BigInt(machine.price_per_hour) : null;
-  const [limit, setLimit] = useState(offerPrice !== null ? formatAmount(offerPrice, 12).replace(/ MAI$/, "").replaceAll(",", "") : "");
+  const [limit, setLimit] = useState(offerPrice !== null ? amountInput(offerPrice) : "");
   const [action, setAction] = useState<Action>({ state: "idle" });
   const [attempt, setAttempt] = useState(0);
 

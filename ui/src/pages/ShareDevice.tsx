@@ -8,7 +8,7 @@ import { useChain } from "../chain/ChainProvider";
 import { type Progress, TxFailure, progressText, submit } from "../chain/submit";
 import { Empty, Failed, Loading } from "../components/States";
 import { TxStatus } from "../components/TxStatus";
-import { chainId, formatAmount, formatMemory, parseAmount, shortId } from "../format";
+import { amountInput, chainId, formatAmount, formatMemory, parseAmount, shortId } from "../format";
 
 export function ShareDevice() {
   const { selected } = useAccounts();
@@ -51,7 +51,7 @@ function MachineCard({ machine, maxHours, onChanged }: { machine: MachineView; m
   const { api } = useChain();
   const { selected } = useAccounts();
   const [action, setAction] = useState<Action>({ state: "idle" });
-  const [price, setPrice] = useState(machine.price_per_hour ? formatAmount(machine.price_per_hour, 12).replace(/ MAI$/, "").replaceAll(",", "") : "1");
+  const [price, setPrice] = useState(machine.price_per_hour ? amountInput(machine.price_per_hour) : "1");
   const [hours, setHours] = useState(String(machine.max_duration_hours ?? 72));
   const [disk, setDisk] = useState(String(machine.disk_gb ?? 100));
   const busy = action.state === "busy";
